@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/* Definitions shared by every ebpf-cast kernel program. */
+#ifndef EBPF_CAST_COMMON_H
+#define EBPF_CAST_COMMON_H
+
+/* Macros are not in BTF, so vmlinux.h does not have them. */
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define TC_ACT_REDIRECT 7
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define IPPROTO_UDP 17
+
+#endif

@@ -1,0 +1,59 @@
+//! The command line. Doc comments here are the `--help` text.
+use clap::{Parser, Subcommand};
+
+use crate::{attach::AttachMode, switch::SwitchMode};
+
+/// ebpf-cast: an in-kernel, content-aware packet switch for live video.
+///
+/// Programs at the tc ingress hook forward frames between interfaces (`switch`) or replicate an
+/// MPEG-TS video stream to many outputs with a quality policy each (`cast`). Needs root and a
+/// kernel with BTF.
+#[derive(Debug, Parser)]
+#[command(name = "ebpf-cast", version, about, long_about, arg_required_else_help = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Cross-connect two Ethernet interfaces in the kernel (an L2 switch of two ports).
+    ///
+    /// Every frame that arrives on A leaves on B and every frame that arrives on B leaves on A.
+    /// Prints the interface table, runs until Ctrl-C or SIGTERM, then prints the per-direction
+    /// counters and detaches.
+    ///
+    /// Example: ebpf-cast switch eth1 tap0 --stats-interval 5
+    Switch(SwitchArgs),
+    /// List the interfaces where ebpf-cast programs are attached in this network namespace.
+    Status {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every ebpf-cast program from an interface (e.g. a tc filter left by kill -9).
+    Detach {
+        /// The interface to clean
+        interface: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SwitchArgs {
+    /// First port (Ethernet, veth or tap interface)
+    pub a: String,
+    /// Second port
+    pub b: String,
+    /// How a frame is forwarded
+    #[arg(long, value_enum, default_value_t = SwitchMode::Redirect)]
+    pub mode: SwitchMode,
+    /// How the program is attached at ingress
+    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    pub attach: AttachMode,
+    /// Print the interface table and the counters as JSON (one object per line)
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the counters every SECS seconds while running
+    #[arg(long, value_name = "SECS")]
+    pub stats_interval: Option<f64>,
+}

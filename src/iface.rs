@@ -1,0 +1,139 @@
+//! Network interface lookup: index, link type, MAC and addresses, with errors naming the interface.
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::error::input;
+
+const ARPHRD_ETHER: u16 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Iface {
+    pub name: String,
+    pub index: u32,
+    pub mac: String,
+    pub ipv4: Vec<Ipv4Addr>,
+    pub ipv6: Vec<Ipv6Addr>,
+}
+
+impl Iface {
+    /// Looks up an Ethernet interface of the current network namespace.
+    pub fn ethernet(name: &str) -> Result<Iface> {
+        let index = index_of(name)?;
+        let (hwtype, mac) = hw_addr(name)?;
+        if hwtype != ARPHRD_ETHER {
+            return Err(input(format!(
+                "interface {name} is not Ethernet (link type {hwtype}): ebpf-cast switches \
+                 Ethernet frames; pick an Ethernet, veth or tap interface (see `ip -d link show {name}`)"
+            )));
+        }
+        let (ipv4, ipv6) = addresses(name);
+        Ok(Iface { name: name.to_string(), index, mac: format_mac(&mac), ipv4, ipv6 })
+    }
+
+    /// First IPv4 address, or "-" when it has none.
+    pub fn ipv4_text(&self) -> String {
+        self.ipv4.first().map_or_else(|| "-".to_string(), |a| a.to_string())
+    }
+}
+
+/// Interface index, or an error that tells how to list the interfaces.
+pub fn index_of(name: &str) -> Result<u32> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('/') {
+        return Err(input(format!("'{name}' is not a valid interface name (1 to 15 characters, no '/')")));
+    }
+    nix::net::if_::if_nametoindex(name).map_err(|_| {
+        input(format!("no interface named {name} in this network namespace; list them with `ip link`"))
+    })
+}
+
+/// Interface name for an index, if it still exists.
+pub fn name_of(index: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IFNAMSIZ];
+    // SAFETY: buf holds IFNAMSIZ bytes as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: on success if_indextoname wrote a NUL-terminated name into buf.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Link type (ARPHRD_*) and hardware address, from SIOCGIFHWADDR.
+fn hw_addr(name: &str) -> Result<(u16, [u8; 6])> {
+    // SAFETY: a zeroed ifreq is valid; the name fits (checked in index_of).
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    // SAFETY: plain socket(2) call; the fd is closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: SIOCGIFHWADDR reads req.ifr_name and writes req.ifr_ifru.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCGIFHWADDR, &mut req) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: fd is ours.
+    unsafe { libc::close(fd) };
+    if rc < 0 {
+        return Err(input(format!("cannot read the link type of interface {name}: {err}")));
+    }
+    // SAFETY: SIOCGIFHWADDR fills the hwaddr member of the union.
+    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (dst, src) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *dst = *src as u8;
+    }
+    Ok((sa.sa_family, mac))
+}
+
+fn addresses(name: &str) -> (Vec<Ipv4Addr>, Vec<Ipv6Addr>) {
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+        for a in addrs.filter(|a| a.interface_name == name) {
+            let Some(addr) = a.address else { continue };
+            if let Some(sin) = addr.as_sockaddr_in() {
+                v4.push(sin.ip());
+            } else if let Some(sin6) = addr.as_sockaddr_in6() {
+                v6.push(sin6.ip());
+            }
+        }
+    }
+    (v4, v6)
+}
+
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_is_lowercase_colon_separated() {
+        assert_eq!(format_mac(&[0x18, 0x03, 0x73, 0xd4, 0x4d, 0x52]), "18:03:73:d4:4d:52");
+    }
+
+    #[test]
+    fn invalid_names_are_input_errors() {
+        for bad in ["", "a/b", "a-name-much-too-long"] {
+            let err = index_of(bad).unwrap_err();
+            assert!(err.to_string().contains("not a valid interface name"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_interface_names_the_fix() {
+        let err = index_of("nosuchif0").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no interface named nosuchif0 in this network namespace; list them with `ip link`"
+        );
+        assert_eq!(crate::error::exit_code(&err), 2);
+    }
+}

@@ -1,0 +1,11 @@
+//! ebpf-cast as a library: the subcommands and the kernel programs' skeletons, also used by the tests.
+pub mod attach;
+pub mod cli;
+pub mod error;
+pub mod iface;
+pub mod installed;
+pub mod preflight;
+pub mod signals;
+pub mod skel;
+pub mod status;
+pub mod switch;

@@ -1,0 +1,40 @@
+//! Ctrl-C, SIGTERM and SIGHUP all ask the running command to stop cleanly.
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+
+#[derive(Clone)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn install() -> Result<Stop> {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        ctrlc::set_handler(move || f.store(true, Ordering::SeqCst))
+            .context("installing the signal handler")?;
+        Ok(Stop(flag))
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps up to `d`, waking early when a stop is requested. Returns true if stopping.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        while !self.requested() {
+            let now = Instant::now();
+            if now >= end {
+                return false;
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(50)));
+        }
+        true
+    }
+}

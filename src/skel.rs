@@ -1,0 +1,46 @@
+//! The generated CO-RE skeletons, and how every command opens them.
+#![allow(clippy::all, dead_code, non_camel_case_types, non_snake_case, unused_imports)]
+
+use std::{ffi::CString, mem::MaybeUninit, sync::OnceLock};
+
+use anyhow::{Context, Result};
+use libbpf_rs::skel::SkelBuilder;
+
+pub mod switch {
+    include!(concat!(env!("OUT_DIR"), "/switch.skel.rs"));
+}
+pub mod cast {
+    include!(concat!(env!("OUT_DIR"), "/cast.skel.rs"));
+}
+
+// SAFETY: the generated types are #[repr(C)] plain data with no pointers or invariants.
+unsafe impl plain::Plain for switch::types::sw_port {}
+unsafe impl plain::Plain for switch::types::rodata {}
+
+/// Opens a skeleton, with the kernel BTF path of preflight::kernel_btf_path() when it is not the default.
+pub fn open<'obj, B: SkelBuilder<'obj>>(
+    builder: B,
+    obj: &'obj mut MaybeUninit<libbpf_rs::OpenObject>,
+) -> Result<B::Output> {
+    static BTF: OnceLock<Option<CString>> = OnceLock::new();
+    let btf = BTF.get_or_init(|| {
+        std::env::var_os("EBPF_CAST_KERNEL_BTF").and_then(|p| CString::new(p.into_encoded_bytes()).ok())
+    });
+    let opened = match btf {
+        Some(path) => {
+            let opts = libbpf_sys::bpf_object_open_opts {
+                sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as _,
+                btf_custom_path: path.as_ptr(),
+                ..Default::default()
+            };
+            builder.open_opts(opts, obj)
+        }
+        None => builder.open(obj),
+    };
+    opened.context("opening the BPF object")
+}
+
+/// Reads a #[repr(C)] value of a map from its bytes.
+pub fn from_bytes<T: plain::Plain + Copy>(bytes: &[u8]) -> Option<T> {
+    plain::from_bytes::<T>(bytes).ok().copied()
+}

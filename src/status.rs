@@ -1,0 +1,110 @@
+//! `ebpf-cast status` and `ebpf-cast detach IF`: what is attached, from the kernel's view.
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::{
+    error::input,
+    iface, installed,
+    installed::Installed,
+    skel::{self, switch::types as sw},
+    switch::SwitchMode,
+};
+
+#[derive(Serialize)]
+struct Entry {
+    #[serde(flatten)]
+    inst: Installed,
+    mode: String,
+    peer: Option<String>,
+}
+
+pub fn run(json: bool) -> Result<()> {
+    let entries: Vec<Entry> = installed::all()?.into_iter().map(details).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no ebpf-cast program is attached in this network namespace");
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<5} {:<7} {:<9} {:<16} {:>8}  SINCE (UTC)",
+        "INTERFACE", "HOOK", "ROLE", "MODE", "PEER", "PROG-ID"
+    );
+    for e in &entries {
+        println!(
+            "{:<16} {:<5} {:<7} {:<9} {:<16} {:>8}  {}",
+            e.inst.interface,
+            e.inst.hook,
+            e.inst.role,
+            e.mode,
+            e.peer.as_deref().unwrap_or("-"),
+            e.inst.prog_id,
+            utc_text(e.inst.since_unix)
+        );
+    }
+    Ok(())
+}
+
+pub fn detach(name: &str) -> Result<()> {
+    let index = iface::index_of(name)?;
+    crate::preflight::require_bpf_privileges("ebpf-cast detach")?;
+    let found = installed::on_interface(index, name)?;
+    if found.is_empty() {
+        return Err(input(format!(
+            "no ebpf-cast program is attached to {name}; `ebpf-cast status` lists them"
+        )));
+    }
+    for inst in &found {
+        installed::detach(inst)?;
+        println!("detached ebpf-cast {} (program {}, {}) from {name}", inst.role, inst.prog_id, inst.hook);
+    }
+    Ok(())
+}
+
+/// Adds what only the program's maps know: the switch mode and the peer port.
+fn details(inst: Installed) -> Entry {
+    let (mut mode, mut peer) = (String::from("-"), None);
+    if inst.role == "switch" {
+        if let Some(ro) = installed::rodata(&inst).and_then(|b| skel::from_bytes::<sw::rodata>(&b)) {
+            mode = SwitchMode::from_value(ro.sw_mode).to_string();
+        }
+        peer = switch_peer(&inst);
+    }
+    Entry { inst, mode, peer }
+}
+
+fn switch_peer(inst: &Installed) -> Option<String> {
+    use libbpf_rs::MapCore;
+    let map = installed::map_by_name(inst, "ecsw_ports")?;
+    let per_cpu = map.lookup_percpu(&inst.ifindex.to_ne_bytes(), libbpf_rs::MapFlags::ANY).ok()??;
+    let port: sw::sw_port = skel::from_bytes(per_cpu.first()?)?;
+    Some(iface::name_of(port.out_ifindex).unwrap_or_else(|| format!("ifindex {}", port.out_ifindex)))
+}
+
+/// "YYYY-MM-DD HH:MM:SS" in UTC, without a calendar crate.
+pub fn utc_text(unix: u64) -> String {
+    let (days, secs) = ((unix / 86400) as i64, unix % 86400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_text_matches_known_dates() {
+        assert_eq!(super::utc_text(0), "1970-01-01 00:00:00");
+        assert_eq!(super::utc_text(1_795_881_600), "2026-11-28 00:00:00");
+        assert_eq!(super::utc_text(951_782_400 + 3661), "2000-02-29 01:01:01");
+    }
+}

@@ -1,0 +1,240 @@
+//! `ebpf-cast switch A B`: an L2 cross-connect of two interfaces in the kernel.
+use std::{io::Write, mem::MaybeUninit, time::Duration};
+
+use anyhow::{Context, Result};
+use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags, ProgramAttachType};
+use serde::Serialize;
+
+use crate::{
+    attach::{self, AttachMode},
+    cli::SwitchArgs,
+    error::input,
+    iface::Iface,
+    installed, preflight,
+    signals::Stop,
+    skel::{self, switch::*},
+};
+
+/// How the switch forwards a frame; values match enum sw_mode in switch.h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwitchMode {
+    /// bpf_redirect: the frame leaves on the other port only
+    Redirect,
+    /// bpf_clone_redirect: a copy leaves on the other port, the original goes up the host stack
+    Clone,
+}
+
+impl SwitchMode {
+    fn value(self) -> u32 {
+        match self {
+            SwitchMode::Redirect => 0,
+            SwitchMode::Clone => 1,
+        }
+    }
+
+    pub fn from_value(v: u32) -> &'static str {
+        if v == 1 {
+            "clone"
+        } else {
+            "redirect"
+        }
+    }
+}
+
+pub fn run(args: &SwitchArgs) -> Result<()> {
+    if args.a == args.b {
+        return Err(input(format!(
+            "the same interface twice ({}): a switch needs two different interfaces",
+            args.a
+        )));
+    }
+    if let Some(secs) = args.stats_interval {
+        if !(secs > 0.0 && secs.is_finite()) {
+            return Err(input(format!("--stats-interval {secs}: give a positive number of seconds")));
+        }
+    }
+    let a = Iface::ethernet(&args.a)?;
+    let b = Iface::ethernet(&args.b)?;
+    preflight::require_bpf_privileges("ebpf-cast switch")?;
+    for iface in [&a, &b] {
+        refuse_if_taken(iface)?;
+    }
+
+    let mut obj = MaybeUninit::uninit();
+    let mut open = skel::open(SwitchSkelBuilder::default(), &mut obj)?;
+    let rodata = open.maps.rodata_data.as_deref_mut().context("switch rodata")?;
+    rodata.sw_mode = args.mode.value();
+    if args.attach != AttachMode::Tc {
+        open.progs.ecast_switch_in.set_attach_type(ProgramAttachType::TcxIngress);
+    }
+    let skel = open.load().context("loading the switch program (see the verifier log above)")?;
+
+    let ncpu = libbpf_rs::num_possible_cpus()?;
+    for (from, to) in [(&a, &b), (&b, &a)] {
+        let port = types::sw_port { out_ifindex: to.index, ..Default::default() };
+        // SAFETY: sw_port is plain data (skel.rs).
+        let bytes = unsafe { plain::as_bytes(&port) }.to_vec();
+        skel.maps
+            .ecsw_ports
+            .update_percpu(&from.index.to_ne_bytes(), &vec![bytes; ncpu], MapFlags::ANY)
+            .with_context(|| format!("writing the port map entry for {}", from.name))?;
+    }
+
+    let stop = Stop::install()?;
+    let prog = &skel.progs.ecast_switch_in;
+    let att_a = attach::attach(prog, &a, args.attach)?;
+    let att_b = attach::attach(prog, &b, args.attach)?;
+
+    print_table(&a, &b, args.json);
+    if !args.json {
+        println!(
+            "\nswitching {} <-> {} ({} mode, attached via {}); Ctrl-C to stop",
+            a.name,
+            b.name,
+            SwitchMode::from_value(args.mode.value()),
+            att_a.hook
+        );
+    }
+    flush();
+
+    let interval = args.stats_interval.map(Duration::from_secs_f64);
+    loop {
+        let stopped = stop.sleep(interval.unwrap_or(Duration::from_secs(3600)));
+        if stopped || interval.is_some() {
+            print_stats(&counters(&skel, &a, &b)?, args.json, stopped);
+            flush();
+        }
+        if stopped {
+            break;
+        }
+    }
+    drop(att_a);
+    drop(att_b);
+    Ok(())
+}
+
+/// An interface already in use by another ebpf-cast is refused before anything is loaded.
+fn refuse_if_taken(iface: &Iface) -> Result<()> {
+    if let Some(inst) = installed::on_interface(iface.index, &iface.name)?.first() {
+        return Err(input(format!(
+            "interface {} is already used by another ebpf-cast {} (program {}, attached via {}): \
+             stop that process, or run `ebpf-cast detach {}` if it is gone",
+            iface.name, inst.role, inst.prog_id, inst.hook, iface.name
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    interface_in: &'a str,
+    mac_in: &'a str,
+    ipv4_in: Vec<String>,
+    ipv6_in: Vec<String>,
+    interface_out: &'a str,
+    mac_out: &'a str,
+    ipv4_out: Vec<String>,
+    ipv6_out: Vec<String>,
+}
+
+fn print_table(a: &Iface, b: &Iface, json: bool) {
+    if json {
+        fn row<'a>(i: &'a Iface, o: &'a Iface) -> Row<'a> {
+            Row {
+                interface_in: &i.name,
+                mac_in: &i.mac,
+                ipv4_in: i.ipv4.iter().map(|x| x.to_string()).collect(),
+                ipv6_in: i.ipv6.iter().map(|x| x.to_string()).collect(),
+                interface_out: &o.name,
+                mac_out: &o.mac,
+                ipv4_out: o.ipv4.iter().map(|x| x.to_string()).collect(),
+                ipv6_out: o.ipv6.iter().map(|x| x.to_string()).collect(),
+            }
+        }
+        let v = serde_json::json!({"event": "interfaces", "table": [row(a, b), row(b, a)]});
+        println!("{v}");
+        return;
+    }
+    let head = [
+        "Interface In",
+        "MAC address In",
+        "IP address In",
+        "Interface Out",
+        "MAC address Out",
+        "IP address Out",
+    ];
+    let rows = [
+        [a.name.clone(), a.mac.clone(), a.ipv4_text(), b.name.clone(), b.mac.clone(), b.ipv4_text()],
+        [b.name.clone(), b.mac.clone(), b.ipv4_text(), a.name.clone(), a.mac.clone(), a.ipv4_text()],
+    ];
+    let mut width = head.map(str::len);
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: &[String]| {
+        let text: Vec<String> = cells.iter().zip(width).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", text.join("   ").trim_end());
+    };
+    line(&head.map(String::from));
+    line(&head.map(|h| "-".repeat(h.len())));
+    for row in &rows {
+        line(row);
+    }
+}
+
+#[derive(Serialize)]
+struct Direction {
+    from: String,
+    to: String,
+    packets: u64,
+    bytes: u64,
+    errors: u64,
+}
+
+/// Per-direction counters, summed over CPUs.
+fn counters(skel: &SwitchSkel, a: &Iface, b: &Iface) -> Result<Vec<Direction>> {
+    let mut out = Vec::new();
+    for (from, to) in [(a, b), (b, a)] {
+        let per_cpu = skel
+            .maps
+            .ecsw_ports
+            .lookup_percpu(&from.index.to_ne_bytes(), MapFlags::ANY)
+            .context("reading the switch counters")?
+            .unwrap_or_default();
+        let mut d =
+            Direction { from: from.name.clone(), to: to.name.clone(), packets: 0, bytes: 0, errors: 0 };
+        for bytes in per_cpu {
+            let p: types::sw_port = skel::from_bytes(&bytes).context("sw_port size")?;
+            d.packets += p.packets;
+            d.bytes += p.bytes;
+            d.errors += p.errors;
+        }
+        out.push(d);
+    }
+    Ok(out)
+}
+
+fn print_stats(dirs: &[Direction], json: bool, last: bool) {
+    if json {
+        let event = if last { "final" } else { "stats" };
+        println!("{}", serde_json::json!({"event": event, "directions": dirs}));
+        return;
+    }
+    println!("\n{:<34} {:>12} {:>14} {:>8}", "Direction", "Packets", "Bytes", "Errors");
+    for d in dirs {
+        println!(
+            "{:<34} {:>12} {:>14} {:>8}",
+            format!("{} -> {}", d.from, d.to),
+            d.packets,
+            d.bytes,
+            d.errors
+        );
+    }
+}
+
+fn flush() {
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,279 @@
+//! Test harness: uniquely named network namespaces and veth pairs that are removed on Drop
+//! (also when a test panics), sockets opened inside a namespace, and the ebpf-cast binary.
+#![allow(dead_code)]
+
+use std::{
+    fs::File,
+    io::{BufRead, BufReader},
+    net::UdpSocket,
+    process::{Child, ChildStdout, Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+/// Tests that need root fail with this message when run without it, unless the caller opts out
+/// with EBPF_CAST_SKIP_ROOT_TESTS=1. Returns false when the test should be skipped.
+pub fn need_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os("EBPF_CAST_SKIP_ROOT_TESTS").is_some_and(|v| v == "1") {
+        eprintln!("skipping: needs root (EBPF_CAST_SKIP_ROOT_TESTS=1)");
+        return false;
+    }
+    panic!("this test needs root (BPF, network namespaces): run as root, or set EBPF_CAST_SKIP_ROOT_TESTS=1 to skip");
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ebpf-cast")
+}
+
+/// Runs a command and panics with its output when it fails.
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().expect("running sh");
+    assert!(
+        out.status.success(),
+        "command failed: {cmd}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace named uniquely for this process and test, deleted on Drop.
+/// It has only the addresses a test assigns and no default route.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("ect{}-{}-{tag}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        sh(&format!("ip netns add {name}"));
+        let ns = Netns { name };
+        ns.ip("link set dev lo up");
+        ns
+    }
+
+    /// `ip -n NS ARGS`
+    pub fn ip(&self, args: &str) -> String {
+        sh(&format!("ip -n {} {args}", self.name))
+    }
+
+    /// `ip netns exec NS sh -c CMD`
+    pub fn sh(&self, cmd: &str) -> String {
+        sh(&format!("ip netns exec {} sh -c '{}'", self.name, cmd.replace('\'', "'\\''")))
+    }
+
+    /// A Command running PROGRAM inside the namespace.
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `f` on a thread that has entered this namespace: sockets it opens live there.
+    pub fn enter<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let fd = File::open(&path).expect("opening the netns");
+            nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            f()
+        })
+        .join()
+        .expect("thread in netns panicked")
+    }
+
+    /// A UDP socket bound to `addr` inside this namespace.
+    pub fn udp(&self, addr: &str) -> UdpSocket {
+        let addr = addr.to_string();
+        self.enter(move || UdpSocket::bind(&addr).unwrap_or_else(|e| panic!("bind {addr}: {e}")))
+    }
+
+    /// Disables IPv6 so that no router solicitation or MLD report crosses the data path:
+    /// counters then count only what a test sends.
+    pub fn quiet(&self) {
+        self.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1");
+    }
+
+    pub fn mac(&self, dev: &str) -> String {
+        self.sh(&format!("cat /sys/class/net/{dev}/address")).trim().to_string()
+    }
+
+    /// rx_packets of an interface.
+    pub fn rx_packets(&self, dev: &str) -> u64 {
+        self.sh(&format!("cat /sys/class/net/{dev}/statistics/rx_packets")).trim().parse().unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its veths, their qdiscs and TCX links with them.
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// A veth pair: `a_dev` in `a`, `b_dev` in `b`, both up.
+pub fn veth(a: &Netns, a_dev: &str, b: &Netns, b_dev: &str) {
+    a.ip(&format!("link add name {a_dev} type veth peer name {b_dev} netns {}", b.name));
+    a.ip(&format!("link set dev {a_dev} up"));
+    b.ip(&format!("link set dev {b_dev} up"));
+}
+
+/// A child process killed on Drop.
+pub struct Proc {
+    pub child: Child,
+    pub stdout: Option<BufReader<ChildStdout>>,
+}
+
+impl Proc {
+    pub fn spawn(mut cmd: Command) -> Proc {
+        let mut child =
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawning ebpf-cast");
+        let stdout = child.stdout.take().map(BufReader::new);
+        Proc { child, stdout }
+    }
+
+    /// Reads stdout lines until one contains `needle`; panics after `timeout`.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let reader = self.stdout.as_mut().expect("stdout");
+        let mut seen = String::new();
+        loop {
+            assert!(Instant::now() < deadline, "timed out waiting for {needle:?}; got:\n{seen}");
+            let mut line = String::new();
+            if reader.read_line(&mut line).expect("reading stdout") == 0 {
+                let mut err = String::new();
+                if let Some(e) = self.child.stderr.as_mut() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("process ended before {needle:?}; stdout:\n{seen}\nstderr:\n{err}");
+            }
+            seen.push_str(&line);
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).expect("kill");
+    }
+
+    /// Waits for the exit (bounded); returns the remaining stdout and the exit status.
+    pub fn finish(mut self, timeout: Duration) -> (String, std::process::ExitStatus) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                let mut rest = String::new();
+                if let Some(mut r) = self.stdout.take() {
+                    use std::io::Read;
+                    let _ = r.read_to_string(&mut rest);
+                }
+                return (rest, status);
+            }
+            assert!(Instant::now() < deadline, "process did not exit within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Output of a finished command, for asserting exit code and text.
+pub fn run(mut cmd: Command) -> Output {
+    cmd.output().expect("running command")
+}
+
+/// A packet socket on `dev` in `ns` that sees IPv4 packets handed to the host stack
+/// (ETH_P_IP taps run after tc ingress, so redirected frames never reach it).
+pub fn host_stack_tap(ns: &Netns, dev: &str) -> std::os::fd::OwnedFd {
+    let dev = dev.to_string();
+    ns.enter(move || {
+        use std::os::fd::FromRawFd;
+        let proto = (libc::ETH_P_IP as u16).to_be();
+        // SAFETY: plain socket/bind calls with a valid sockaddr_ll.
+        unsafe {
+            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, proto as i32);
+            assert!(fd >= 0, "packet socket: {}", std::io::Error::last_os_error());
+            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_protocol = proto;
+            sll.sll_ifindex = nix::net::if_::if_nametoindex(dev.as_str()).unwrap() as i32;
+            let rc = libc::bind(
+                fd,
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            );
+            assert_eq!(rc, 0, "bind packet socket");
+            // Room for every frame a test sends: the tap is read only at the end.
+            let size: libc::c_int = 16 << 20;
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                &size as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            );
+            std::os::fd::OwnedFd::from_raw_fd(fd)
+        }
+    })
+}
+
+/// Counts the queued IPv4/UDP packets to `dport` on a packet socket, without blocking.
+pub fn count_udp_to(fd: &std::os::fd::OwnedFd, dport: u16) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 2048];
+    let mut n = 0;
+    loop {
+        // SAFETY: buf is valid for its length.
+        let len =
+            unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if len < 0 {
+            return n;
+        }
+        let p = &buf[..len as usize];
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        if p.len() >= ihl + 4 && p[9] == 17 && u16::from_be_bytes([p[ihl + 2], p[ihl + 3]]) == dport {
+            n += 1;
+        }
+    }
+}
+
+/// Sends `count` numbered datagrams of varying size from `tx` to `to`, paced so that no socket
+/// buffer overflows, while a thread receives them on `rx`. Returns (sent, received) payloads.
+pub fn exchange(tx: UdpSocket, rx: UdpSocket, to: &str, count: usize) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    rx.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while got.len() < count && Instant::now() < deadline {
+            match rx.recv(&mut buf) {
+                Ok(n) => got.push(buf[..n].to_vec()),
+                Err(_) => break, // 500 ms of silence: nothing more is coming
+            }
+        }
+        got
+    });
+    let mut sent = Vec::new();
+    for i in 0..count {
+        let len = 16 + (i * 37) % 1400;
+        let mut p: Vec<u8> = (0..len).map(|j| (i * 7 + j) as u8).collect();
+        p[..4].copy_from_slice(&(i as u32).to_be_bytes());
+        tx.send_to(&p, to).expect("send_to");
+        sent.push(p);
+        if i % 16 == 15 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    (sent, receiver.join().unwrap())
+}
