@@ -1,7 +1,7 @@
 //! The command line. Doc comments here are the `--help` text.
 use clap::{Parser, Subcommand};
 
-use crate::{attach::AttachMode, switch::SwitchMode};
+use crate::{attach::AttachMode, cast::CastArgs, switch::SwitchMode};
 
 /// ebpf-cast: an in-kernel, content-aware packet switch for live video.
 ///
@@ -25,6 +25,17 @@ pub enum Command {
     ///
     /// Example: ebpf-cast switch eth1 tap0 --stats-interval 5
     Switch(SwitchArgs),
+    /// Replicate MPEG-TS video arriving on IN to many outputs, each with a quality policy.
+    ///
+    /// Every TS packet of every datagram is classified in the kernel by the video frame it
+    /// belongs to (keyframe, reference, non-reference, from the H.264/H.265 NAL headers). Each
+    /// output receives whole frames only: the packets of the frames its policy drops are cut out
+    /// of the datagram, continuity counters are renumbered and PCRs are kept, so every output
+    /// decodes cleanly. Outputs must be interfaces of this network namespace (their veth peers
+    /// may be elsewhere).
+    ///
+    /// Example: ebpf-cast cast eth0 --to veth1 --to veth2:nonref=0.5 --to veth3:key --port 5000
+    Cast(CastArgs),
     /// List the interfaces where ebpf-cast programs are attached in this network namespace.
     Status {
         /// Print JSON instead of a table

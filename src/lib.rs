@@ -1,9 +1,12 @@
 //! ebpf-cast as a library: the subcommands and the kernel programs' skeletons, also used by the tests.
 pub mod attach;
+pub mod backlog;
+pub mod cast;
 pub mod cli;
 pub mod error;
 pub mod iface;
 pub mod installed;
+pub mod policy;
 pub mod preflight;
 pub mod signals;
 pub mod skel;

@@ -16,6 +16,10 @@ pub mod cast {
 // SAFETY: the generated types are #[repr(C)] plain data with no pointers or invariants.
 unsafe impl plain::Plain for switch::types::sw_port {}
 unsafe impl plain::Plain for switch::types::rodata {}
+unsafe impl plain::Plain for cast::types::cast_ostat {}
+unsafe impl plain::Plain for cast::types::flow_key {}
+unsafe impl plain::Plain for cast::types::cast_flow {}
+unsafe impl plain::Plain for cast::types::rodata {}
 
 /// Opens a skeleton, with the kernel BTF path of preflight::kernel_btf_path() when it is not the default.
 pub fn open<'obj, B: SkelBuilder<'obj>>(

@@ -1,7 +1,470 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * Content-aware video fan-out. For every MPEG-TS/UDP datagram: classify each TS packet by the
+ * video frame it belongs to, then send the datagram to every output, cutting out the TS packets
+ * of the frames an output's policy drops. Outputs are sorted by policy level, so each step
+ * only removes more: the datagram is edited in place between clones.
+ */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 #include "common.h"
+#include "cast.h"
+#include "mpegts.h"
+#include "parse.h"
+
+/* Written by userspace before load. */
+const volatile __u16 cfg_ports[CAST_MAX_PORTS]; /* UDP destination ports, network order */
+const volatile __u32 cfg_nports;                /* 0: cast every UDP flow that carries TS */
+const volatile __u16 cfg_video_pid;             /* 0: learn it from the PMT */
+const volatile __u8 cfg_codec;                  /* with cfg_video_pid: enum codec */
+
+/* Outputs. Userspace fills the inactive table, then flips cast_active. */
+struct cast_table cast_tabs[2];
+__u32 cast_active;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CAST_MAX_OUT);
+	__type(key, __u32);
+	__type(value, struct cast_ostat);
+} cast_ostats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct flow_key);
+	__type(value, struct cast_flow);
+} cast_flows SEC(".maps");
+
+/* One TS packet copied out of the datagram, per CPU (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ts_buf);
+} cast_scratch SEC(".maps");
+
+#define TSF_VIDEO 1   /* on the flow's video PID */
+#define TSF_PCR 2     /* carries a PCR: never removed, emptied instead */
+#define TSF_AFONLY 4  /* no payload (as received, or emptied) */
+#define TSF_GONE 8    /* cut out of the datagram */
+
+#define FAN_CONTINUE -1
+
+/* The datagram being cast. */
+struct dgram {
+	__u32 ts_off;           /* first TS packet, from the start of the frame */
+	__u32 l3_off;
+	__u32 udp_off;
+	__u32 level;            /* policy level the datagram is edited for now */
+	__u8 n_orig;            /* TS packets as received */
+	__u8 n_ts;              /* TS packets still in it */
+	__u8 ipv6;
+	__u8 csum;              /* the UDP checksum is in use */
+	__u8 editable;          /* has video and can be edited per TS packet */
+	__u8 n_frames;          /* frames that start in this datagram */
+	__u8 frames_sent;       /* of those, kept at the current level */
+	__u8 last;              /* the output being sent to is the last one */
+	__u16 prio[TS_PER_DGRAM];
+	__u16 frame_prio[TS_PER_DGRAM];
+	__u8 flags[TS_PER_DGRAM];
+	__u8 pos[TS_PER_DGRAM]; /* where original packet i now is */
+	__u8 cc[TS_PER_DGRAM];  /* continuity counter as received */
+	__u8 _pad2[3];
+};
+
+/* The classifier runs as global functions: each is verified once, whatever calls it. */
+__noinline __u32 frame_kind_of(struct ts_buf *b, __u32 codec)
+{
+	return b ? ts_frame_kind(b->b, codec) : FRAME_REF;
+}
+
+__noinline __u32 pat_pmt_pid(struct ts_buf *b)
+{
+	return b ? psi_pat_pmt_pid(b->b) : PID_NONE;
+}
+
+__noinline __u32 pmt_video(struct ts_buf *b)
+{
+	return b ? psi_pmt_video(b->b) : 0;
+}
+
+/* A packet whose payload is dropped but which carries a PCR keeps only its adaptation field. */
+static __always_inline void empty_keep_pcr(struct ts_buf *b)
+{
+	b->b[1] &= ~0x40;                         /* no payload, so no unit start */
+	b->b[3] = (b->b[3] & 0xcf) | 0x20;        /* adaptation field only */
+	b->b[4] = TS_SIZE - 5;
+	b->b[5] &= 0x90;                          /* discontinuity and PCR flags */
+	for (int j = 12; j < TS_SIZE; j++)        /* after the PCR: stuffing */
+		b->b[j] = 0xff;
+}
+
+static __always_inline __u32 csum_word_diff(__u32 from, __u32 to, __u32 acc)
+{
+	return bpf_csum_diff(&from, 4, &to, 4, acc);
+}
+
+/*
+ * Edits the datagram for a policy level: cuts out the TS packets with prio < level (a PCR
+ * packet is emptied instead), renumbers the video continuity counters of the class, shrinks
+ * the datagram and fixes the IP and UDP lengths and checksums. Returns 0, or -1 on error.
+ */
+__noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf *b,
+			   struct cast_flow *f, struct cast_out *o)
+{
+	__u32 w = 0, acc = 0, removed, level;
+	__u8 *ccp, cc;
+
+	if (!d || !b || !f || !o)
+		return -1;
+	level = o->level;
+	ccp = &f->cc[o->class_id & (CAST_MAX_CLASS - 1)];
+	cc = *ccp;
+	for (__u32 i = 0; i < TS_PER_DGRAM; i++) {
+		__u32 src, dst, hdr, new_hdr;
+		__u8 fl, out_cc;
+
+		if (i >= d->n_orig)
+			break;
+		fl = d->flags[i];
+		if (fl & TSF_GONE)
+			continue;
+		src = d->ts_off + (d->pos[i] & 7) * TS_SIZE;
+		dst = d->ts_off + w * TS_SIZE;
+		if (!(fl & TSF_VIDEO)) {
+			/* Never dropped, never renumbered: only moved. */
+			if (src != dst) {
+				if (bpf_skb_load_bytes(skb, src, b, TS_SIZE) ||
+				    bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
+					return -1;
+			}
+			d->pos[i] = w++;
+			continue;
+		}
+		if (!(cc & CC_VALID)) /* the class's first video packet keeps its counter */
+			cc = CC_VALID | ((d->cc[i] - ((fl & TSF_AFONLY) ? 0 : 1)) & 0x0f);
+		if (d->prio[i] < level && !(fl & TSF_AFONLY)) {
+			if (bpf_skb_load_bytes(skb, src, b, TS_SIZE))
+				return -1;
+			acc = bpf_csum_diff((void *)b, TS_SIZE, 0, 0, acc);
+			if (!(fl & TSF_PCR)) {
+				d->flags[i] = fl | TSF_GONE;
+				continue;
+			}
+			empty_keep_pcr(b);
+			d->flags[i] = fl | TSF_AFONLY;
+			b->b[3] = (b->b[3] & 0xf0) | (cc & 0x0f); /* no payload: counter unchanged */
+			acc = bpf_csum_diff(0, 0, (void *)b, TS_SIZE, acc);
+			if (bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
+				return -1;
+			d->pos[i] = w++;
+			continue;
+		}
+		/* Kept: a packet with payload takes the next counter, one without repeats the last. */
+		if (!(fl & TSF_AFONLY))
+			cc = CC_VALID | ((cc + 1) & 0x0f);
+		out_cc = cc & 0x0f;
+		if (src != dst) {
+			if (bpf_skb_load_bytes(skb, src, b, TS_SIZE))
+				return -1;
+			__builtin_memcpy(&hdr, b->b, 4);
+			b->b[3] = (b->b[3] & 0xf0) | out_cc;
+			__builtin_memcpy(&new_hdr, b->b, 4);
+			acc = csum_word_diff(hdr, new_hdr, acc);
+			if (bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
+				return -1;
+		} else {
+			if (bpf_skb_load_bytes(skb, src, &hdr, 4))
+				return -1;
+			new_hdr = hdr;
+			((__u8 *)&new_hdr)[3] = (((__u8 *)&hdr)[3] & 0xf0) | out_cc;
+			if (new_hdr != hdr) {
+				acc = csum_word_diff(hdr, new_hdr, acc);
+				if (bpf_skb_store_bytes(skb, src, &new_hdr, 4, BPF_F_RECOMPUTE_CSUM))
+					return -1;
+			}
+		}
+		d->pos[i] = w++;
+	}
+	*ccp = cc;
+	d->level = level;
+	removed = d->n_ts - w;
+	d->n_ts = w;
+	if (removed) {
+		__u32 cut = removed * TS_SIZE;
+		__u16 old_len, new_len;
+
+		if (bpf_skb_change_tail(skb, skb->len - cut, 0))
+			return -1;
+		if (!w)
+			return 0; /* empty: this level sends nothing */
+		if (d->ipv6) {
+			if (bpf_skb_load_bytes(skb, d->l3_off + 4, &old_len, 2))
+				return -1;
+			new_len = bpf_htons(bpf_ntohs(old_len) - cut);
+			if (bpf_skb_store_bytes(skb, d->l3_off + 4, &new_len, 2, BPF_F_RECOMPUTE_CSUM))
+				return -1;
+		} else {
+			if (bpf_skb_load_bytes(skb, d->l3_off + 2, &old_len, 2))
+				return -1;
+			new_len = bpf_htons(bpf_ntohs(old_len) - cut);
+			if (bpf_l3_csum_replace(skb, d->l3_off + 10, old_len, new_len, 2) ||
+			    bpf_skb_store_bytes(skb, d->l3_off + 2, &new_len, 2, BPF_F_RECOMPUTE_CSUM))
+				return -1;
+		}
+		if (bpf_skb_load_bytes(skb, d->udp_off + 4, &old_len, 2))
+			return -1;
+		new_len = bpf_htons(bpf_ntohs(old_len) - cut);
+		if (d->csum) {
+			/* The length is in the pseudo-header and in the UDP header. */
+			if (bpf_l4_csum_replace(skb, d->udp_off + 6, old_len, new_len,
+						BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 2) ||
+			    bpf_l4_csum_replace(skb, d->udp_off + 6, old_len, new_len,
+						BPF_F_MARK_MANGLED_0 | 2))
+				return -1;
+		}
+		if (bpf_skb_store_bytes(skb, d->udp_off + 4, &new_len, 2, BPF_F_RECOMPUTE_CSUM))
+			return -1;
+	}
+	if (d->csum && acc && bpf_l4_csum_replace(skb, d->udp_off + 6, 0, acc, BPF_F_MARK_MANGLED_0))
+		return -1;
+	return 0;
+}
+
+/* Sends the datagram to one output, editing it first when the output's level is higher than
+ * the level it is edited for. Returns the verdict for the last output, else FAN_CONTINUE. */
+__noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *d,
+		       struct ts_buf *b, struct cast_flow *f)
+{
+	struct cast_ostat *st;
+	__u32 slot, level;
+
+	if (!o || !d)
+		return TC_ACT_SHOT;
+	level = o->level;
+	if (d->editable && level > d->level) {
+		if (apply_level(skb, d, b, f, o))
+			return TC_ACT_SHOT; /* the datagram is in an unknown state: send no more */
+		d->frames_sent = 0;
+		for (__u32 k = 0; k < TS_PER_DGRAM; k++) {
+			if (k >= d->n_frames)
+				break;
+			if (d->frame_prio[k] >= level)
+				d->frames_sent++;
+		}
+	}
+	slot = o->slot;
+	st = bpf_map_lookup_elem(&cast_ostats, &slot);
+	if (st) {
+		st->frames_sent += d->frames_sent;
+		st->frames_dropped += d->n_frames - d->frames_sent;
+	}
+	if (!d->n_ts)
+		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
+	if (st) {
+		st->packets++;
+		st->bytes += skb->len;
+	}
+	if (d->last)
+		return bpf_redirect(o->ifindex, 0);
+	if (bpf_clone_redirect(skb, o->ifindex, 0) && st)
+		st->clone_errors++;
+	return FAN_CONTINUE;
+}
+
+static __always_inline int port_wanted(__u16 dport)
+{
+	if (!cfg_nports)
+		return 1;
+#pragma unroll
+	for (int i = 0; i < CAST_MAX_PORTS; i++)
+		if (i < cfg_nports && cfg_ports[i] == dport)
+			return 1;
+	return 0;
+}
+
+static __always_inline struct cast_flow *flow_of(struct flow_key *key)
+{
+	struct cast_flow *f = bpf_map_lookup_elem(&cast_flows, key);
+
+	if (f)
+		return f;
+	struct cast_flow init = {
+		.video_pid = cfg_video_pid ? cfg_video_pid : PID_NONE,
+		.pmt_pid = PID_NONE,
+		.codec = cfg_codec,
+		.prio = PRIO_KEEP,
+	};
+	bpf_map_update_elem(&cast_flows, key, &init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&cast_flows, key);
+}
+
+/* Learns the flow's PMT PID from the PAT, and its video PID and codec from the PMT. */
+static __always_inline void learn_psi(struct __sk_buff *skb, __u32 off, __u16 pid,
+				      struct ts_buf *b, struct cast_flow *f)
+{
+	if (bpf_skb_load_bytes(skb, off, b, TS_SIZE))
+		return;
+	if (pid == PID_PAT) {
+		__u32 pmt = pat_pmt_pid(b);
+
+		if (pmt != PID_NONE)
+			f->pmt_pid = pmt;
+		return;
+	}
+	__u32 v = pmt_video(b);
+
+	if (!v)
+		return;
+	if (!cfg_video_pid) {
+		f->video_pid = v & 0x1fff;
+		f->codec = v >> 16;
+	} else if (!cfg_codec && (v & 0x1fff) == cfg_video_pid) {
+		f->codec = v >> 16;
+	}
+}
+
+/* Attached at tc (TCX or clsact) ingress of the interface the cameras' streams arrive on. */
 SEC("tc")
-int cast_ingress(struct __sk_buff *skb) { return TC_ACT_OK; }
+int ecast_cast_in(struct __sk_buff *skb)
+{
+	struct flow_key key = {};
+	struct dgram d = {};
+	struct cast_table *tab;
+	struct cast_flow *f;
+	struct ts_buf *b;
+	struct cursor c;
+	struct udphdr *udp;
+	__u32 zero = 0, n, payload, udp_len;
+	__u16 proto;
+	void *data;
+
+	/* Headers and TS headers are read in place: make a paged frame linear first. */
+	if (skb_data_end(skb) - skb_data(skb) < skb->len && bpf_skb_pull_data(skb, skb->len))
+		return TC_ACT_OK;
+	data = skb_data(skb);
+	c.pos = data;
+	c.end = skb_data_end(skb);
+	proto = parse_eth(&c);
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = parse_ipv4(&c);
+
+		if (!ip)
+			return TC_ACT_OK;
+		d.l3_off = (void *)ip - data;
+		__builtin_memcpy(key.saddr, &ip->saddr, 4);
+		__builtin_memcpy(key.daddr, &ip->daddr, 4);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = parse_ipv6(&c);
+
+		if (!ip6)
+			return TC_ACT_OK;
+		d.l3_off = (void *)ip6 - data;
+		d.ipv6 = 1;
+		__builtin_memcpy(key.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(key.daddr, &ip6->daddr, 16);
+		key.ipv6 = 1;
+	} else {
+		return TC_ACT_OK;
+	}
+	udp = parse_udp(&c);
+	if (!udp || !port_wanted(udp->dest))
+		return TC_ACT_OK;
+	d.udp_off = (void *)udp - data;
+	d.csum = d.ipv6 || udp->check;
+	key.sport = udp->source;
+	key.dport = udp->dest;
+	skip_rtp(&c);
+	d.ts_off = c.pos - data;
+	udp_len = bpf_ntohs(udp->len);
+	payload = d.udp_off + udp_len > d.ts_off ? d.udp_off + udp_len - d.ts_off : 0;
+	if (d.udp_off + udp_len <= skb->len && payload && payload % TS_SIZE == 0 &&
+	    c.pos + 1 <= c.end && *(__u8 *)c.pos == TS_SYNC) {
+		d.n_orig = payload / TS_SIZE > 255 ? 255 : payload / TS_SIZE;
+	} else if (!cfg_nports) {
+		return TC_ACT_OK; /* not MPEG-TS: not ours */
+	}
+
+	f = flow_of(&key);
+	b = bpf_map_lookup_elem(&cast_scratch, &zero);
+	if (!f || !b)
+		return TC_ACT_OK;
+	f->packets++;
+	f->bytes += skb->len;
+
+	if (d.n_orig > TS_PER_DGRAM || skb->gso_size)
+		f->unedited++; /* cast whole */
+	else
+		d.editable = 1;
+	for (__u32 i = 0; i < TS_PER_DGRAM && d.editable; i++) {
+		__u32 off = d.ts_off + i * TS_SIZE;
+		__u8 *h = data + (off & 0x1fff); /* bounded for the verifier */
+		__u16 pid;
+		__u8 fl = 0;
+
+		if (i >= d.n_orig)
+			break;
+		if ((void *)(h + 6) > c.end || h[0] != TS_SYNC) {
+			d.editable = 0; /* not TS after all: cast whole */
+			break;
+		}
+		pid = ts_pid(h);
+		d.cc[i] = h[3] & 0x0f;
+		d.pos[i] = i;
+		if (!(h[3] & 0x10))
+			fl |= TSF_AFONLY;
+		if ((h[3] & 0x20) && h[4] >= 7 && (h[5] & 0x10))
+			fl |= TSF_PCR;
+		if (pid == f->video_pid) {
+			fl |= TSF_VIDEO;
+			if ((h[1] & 0x40) && (h[3] & 0x10)) { /* a new frame starts here */
+				__u32 kind = FRAME_REF;
+
+				if (!bpf_skb_load_bytes(skb, off, b, TS_SIZE))
+					kind = frame_kind_of(b, f->codec);
+				f->kind = kind;
+				f->frames[kind & 3]++;
+				if (kind == FRAME_KEY)
+					f->prio = PRIO_KEEP;
+				else if (kind == FRAME_NONREF)
+					f->prio = nonref_prio(f->nonref_seq++);
+				else
+					f->prio = PRIO_REF;
+				if (d.n_frames < TS_PER_DGRAM)
+					d.frame_prio[d.n_frames & 7] = f->prio;
+				d.n_frames++;
+				d.frames_sent = d.n_frames;
+			}
+			d.prio[i] = f->prio;
+		} else {
+			d.prio[i] = PRIO_KEEP;
+			if ((h[1] & 0x40) && (pid == PID_PAT || pid == f->pmt_pid)) {
+				learn_psi(skb, off, pid, b, f);
+				data = skb_data(skb); /* helpers may have moved it */
+				c.end = skb_data_end(skb);
+			}
+		}
+		d.flags[i] = fl;
+	}
+	d.n_ts = d.n_orig;
+
+	tab = &cast_tabs[cast_active & 1];
+	n = tab->n_out;
+	if (!n)
+		return TC_ACT_SHOT; /* a cast flow with no output goes nowhere */
+	for (__u32 i = 0; i < CAST_MAX_OUT; i++) {
+		int verdict;
+
+		if (i >= n)
+			break;
+		d.last = i + 1 == n;
+		verdict = fan_one(skb, &tab->out[i], &d, b, f);
+		if (verdict != FAN_CONTINUE)
+			return verdict;
+	}
+	return TC_ACT_SHOT;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -15,4 +15,17 @@
 #define ETH_P_8021AD 0x88A8
 #define IPPROTO_UDP 17
 
+/* skb->data and skb->data_end, loaded in the one form the verifier accepts: clang may otherwise
+ * add the field offset to the context pointer first ("dereference of modified ctx ptr"). */
+#define CTX_U32_FIELD(ctx, field)                                                   \
+	({                                                                          \
+		void *__p;                                                          \
+		asm volatile("%0 = *(u32 *)(%1 + %2)"                               \
+			     : "=r"(__p)                                            \
+			     : "r"(ctx), "i"(__builtin_offsetof(struct __sk_buff, field))); \
+		__p;                                                                \
+	})
+#define skb_data(skb) CTX_U32_FIELD(skb, data)
+#define skb_data_end(skb) CTX_U32_FIELD(skb, data_end)
+
 #endif

@@ -2,6 +2,8 @@
 //! (also when a test panics), sockets opened inside a namespace, and the ebpf-cast binary.
 #![allow(dead_code)]
 
+pub mod video;
+
 use std::{
     fs::File,
     io::{BufRead, BufReader},

@@ -1,0 +1,83 @@
+//! The kernel's per-CPU input backlog (net.core.netdev_max_backlog) takes every copy sent to a
+//! veth whose peer does not run NAPI: one datagram to N outputs queues N copies at once, and
+//! copies over the limit are dropped silently. Raise the limit for the number of outputs.
+use std::{fs, path::Path};
+
+const SYSCTL: &str = "/proc/sys/net/core/netdev_max_backlog";
+
+/// Backlog that holds the copies of a burst of datagrams (several arrive per softirq run).
+pub fn needed(outputs: usize) -> u64 {
+    (outputs as u64 * 8).max(1000)
+}
+
+/// The limit as it was before ebpf-cast raised it; restored on drop if nobody changed it since.
+pub struct Raised {
+    old: u64,
+    new: u64,
+}
+
+/// Outcome of ensure(): what to tell the user.
+pub enum Backlog {
+    Enough(u64),
+    Raised(Raised),
+    /// Could not raise it: the message says what to run.
+    TooLow(String),
+}
+
+/// Makes sure the backlog holds `outputs` copies per datagram, raising it when `tune` is set.
+pub fn ensure(outputs: usize, tune: bool) -> Backlog {
+    let want = needed(outputs);
+    let hint = format!(
+        "net.core.netdev_max_backlog should be at least {want} for {outputs} outputs, or copies are \
+         dropped silently: run `sysctl -w net.core.netdev_max_backlog={want}` in the host's network namespace"
+    );
+    let Some(cur) =
+        in_host_netns(|| fs::read_to_string(SYSCTL).ok()).flatten().and_then(|s| s.trim().parse().ok())
+    else {
+        return Backlog::TooLow(format!("cannot read the backlog limit; {hint}"));
+    };
+    if cur >= want {
+        return Backlog::Enough(cur);
+    }
+    if !tune {
+        return Backlog::TooLow(format!("the limit is {cur}; {hint}"));
+    }
+    match in_host_netns(move || fs::write(SYSCTL, want.to_string()).is_ok()) {
+        Some(true) => Backlog::Raised(Raised { old: cur, new: want }),
+        _ => Backlog::TooLow(format!("the limit is {cur} and could not be raised; {hint}")),
+    }
+}
+
+impl Raised {
+    pub fn describe(&self) -> String {
+        format!("raised net.core.netdev_max_backlog from {} to {} (restored on exit)", self.old, self.new)
+    }
+}
+
+impl Drop for Raised {
+    fn drop(&mut self) {
+        let (old, new) = (self.old, self.new);
+        in_host_netns(move || {
+            let cur: Option<u64> = fs::read_to_string(SYSCTL).ok().and_then(|s| s.trim().parse().ok());
+            if cur == Some(new) {
+                let _ = fs::write(SYSCTL, old.to_string());
+            }
+        });
+    }
+}
+
+/// The sysctl exists only in the initial network namespace: run `f` on a thread that has
+/// entered it (that of PID 1) when this process lives in another one.
+fn in_host_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    if Path::new(SYSCTL).exists() {
+        return Some(f());
+    }
+    std::thread::spawn(move || {
+        let ns = fs::File::open("/proc/1/ns/net").ok()?;
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+        Some(f())
+    })
+    .join()
+    .ok()
+    .flatten()
+}

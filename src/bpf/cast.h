@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/* Types of the video fan-out, shared with Rust through the skeleton. */
+#ifndef EBPF_CAST_CAST_H
+#define EBPF_CAST_CAST_H
+
+#define CAST_MAX_OUT 1024  /* outputs of one instance */
+#define CAST_MAX_CLASS 16  /* distinct policies of one instance */
+#define CAST_MAX_PORTS 8   /* --port values */
+#define TS_SIZE 188
+#define TS_PER_DGRAM 7     /* TS packets a datagram may hold for per-frame editing */
+
+/*
+ * Drop priority of a TS packet. An output whose policy level is L receives the packets
+ * with prio >= L. Non-reference frames get 0..255 (their bit-reversed index, so a higher
+ * level drops a superset of what a lower one drops, spread evenly); reference frames 256;
+ * keyframes and every packet that is not video are never dropped.
+ */
+#define PRIO_REF 256
+#define PRIO_KEEP 0xffff
+#define LEVEL_ALL 0        /* policy all */
+#define LEVEL_REF 256      /* policy ref: no non-reference frames */
+#define LEVEL_KEY 257      /* policy key: keyframes only */
+
+enum frame_kind {
+	FRAME_NONE = 0,    /* no frame seen yet */
+	FRAME_KEY = 1,     /* random access picture (IDR, CRA, BLA) or RAI=1 */
+	FRAME_REF = 2,     /* reference picture, or slice header not found */
+	FRAME_NONREF = 3,  /* disposable: nal_ref_idc 0 (H.264), sub-layer non-ref (H.265) */
+};
+
+enum codec {
+	CODEC_UNKNOWN = 0,
+	CODEC_H264 = 1,    /* PMT stream_type 0x1B */
+	CODEC_H265 = 2,    /* PMT stream_type 0x24 */
+};
+
+/* One output, in the table sorted by level. */
+struct cast_out {
+	__u32 ifindex;
+	__u16 level;       /* policy: send the packets with prio >= level */
+	__u8 class_id;     /* index of the output's policy class: same level, same class */
+	__u8 _pad;
+	__u32 slot;        /* index in cast_ostats, stable while the output exists */
+};
+
+struct cast_table {
+	__u32 n_out;
+	__u32 _pad;
+	struct cast_out out[CAST_MAX_OUT];
+};
+
+/* Per output, per CPU. */
+struct cast_ostat {
+	__u64 packets;         /* datagrams sent */
+	__u64 bytes;           /* bytes of the frames sent (Ethernet header included) */
+	__u64 frames_sent;     /* video frames (PES starts) sent */
+	__u64 frames_dropped;  /* video frames dropped by the policy */
+	__u64 clone_errors;    /* bpf_clone_redirect or bpf_redirect failed */
+};
+
+/* A UDP flow: addresses as in the packet (IPv4 in the first 4 bytes), ports in network order. */
+struct flow_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 ipv6;
+	__u8 _pad[3];
+};
+
+/* What the kernel knows about a flow. */
+struct cast_flow {
+	__u16 video_pid;       /* 0x1fff until learned from the PMT (or --pid) */
+	__u16 pmt_pid;         /* 0x1fff until learned from the PAT */
+	__u8 codec;            /* enum codec */
+	__u8 kind;             /* enum frame_kind of the current frame */
+	__u16 prio;            /* drop priority of the current frame's TS packets */
+	__u32 nonref_seq;      /* non-reference frames seen: the decimation rank's source */
+	__u8 cc[CAST_MAX_CLASS]; /* per class: last continuity counter sent | CC_VALID */
+	__u8 _pad[4];
+	__u64 frames[4];       /* frames seen, by enum frame_kind */
+	__u64 packets;         /* datagrams seen */
+	__u64 bytes;
+	__u64 unedited;        /* datagrams cast whole: too many TS packets, or GSO */
+};
+#define CC_VALID 0x10
+
+#endif

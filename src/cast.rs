@@ -1,0 +1,407 @@
+//! `ebpf-cast cast IN --to OUT[:POLICY]...`: one ingress video stream replicated in the kernel
+//! to many outputs, each with its own quality policy.
+use std::{collections::HashSet, io::Write, mem::MaybeUninit, time::Duration};
+
+use anyhow::{Context, Result};
+use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags, ProgramAttachType};
+use serde::Serialize;
+
+use crate::{
+    attach::{self, AttachMode},
+    backlog::{self, Backlog},
+    error::input,
+    iface::Iface,
+    installed,
+    policy::{OutputSpec, Policy},
+    preflight,
+    signals::Stop,
+    skel::{self, cast::*},
+};
+
+pub const MAX_OUTPUTS: usize = 1024;
+const MAX_CLASSES: usize = 16;
+const MAX_PORTS: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    H264,
+    H265,
+}
+
+impl Codec {
+    fn value(self) -> u8 {
+        match self {
+            Codec::H264 => 1,
+            Codec::H265 => 2,
+        }
+    }
+
+    pub fn name(v: u8) -> &'static str {
+        match v {
+            1 => "h264",
+            2 => "h265",
+            _ => "-",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CastArgs {
+    /// Interface the video streams arrive on (e.g. the host's uplink)
+    pub input: String,
+    /// An output interface and its policy: all (default), ref, key, or nonref=F (drop the share
+    /// F of non-reference frames). Repeat for every output (up to 1024)
+    #[arg(long = "to", value_name = "OUT[:POLICY]", required = true)]
+    pub to: Vec<OutputSpec>,
+    /// Cast only UDP flows to this destination port (repeatable, up to 8). Default: every UDP
+    /// flow whose payload is MPEG-TS, with or without RTP
+    #[arg(long, value_name = "PORT")]
+    pub port: Vec<u16>,
+    /// Video PID (e.g. 0x100), instead of learning it from each flow's PAT and PMT
+    #[arg(long, value_name = "PID", value_parser = parse_pid)]
+    pub pid: Option<u16>,
+    /// Codec of the --pid stream when no PMT names it
+    #[arg(long, value_enum, requires = "pid")]
+    pub codec: Option<Codec>,
+    /// How the program is attached at ingress
+    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    pub attach: AttachMode,
+    /// Print the tables and the statistics as JSON (one object per line)
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the statistics every SECS seconds while running
+    #[arg(long, value_name = "SECS")]
+    pub stats_interval: Option<f64>,
+    /// Do not raise net.core.netdev_max_backlog for many outputs (only warn)
+    #[arg(long)]
+    pub no_tune: bool,
+}
+
+fn parse_pid(s: &str) -> Result<u16, String> {
+    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    match v {
+        Ok(pid) if (0x10..0x1fff).contains(&pid) => Ok(pid),
+        _ => Err(format!("'{s}' is not a video PID: give 0x10 to 0x1ffe, in decimal or 0x hex")),
+    }
+}
+
+/// One output as configured: its interface, policy and stable statistics slot.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub iface: Iface,
+    pub policy: Policy,
+    pub slot: u32,
+}
+
+/// Orders outputs by level (each editing step only removes more) and gives outputs of the same
+/// level one class. Returns (index into `levels`, class id) in send order.
+pub fn plan(levels: &[u16]) -> Result<Vec<(usize, u8)>> {
+    let mut order: Vec<usize> = (0..levels.len()).collect();
+    order.sort_by_key(|&i| levels[i]); // stable: outputs of one level keep the user's order
+    let mut distinct: Vec<u16> = levels.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() > MAX_CLASSES {
+        return Err(input(format!(
+            "{} different policies: at most {MAX_CLASSES} per cast (round the nonref= shares)",
+            distinct.len()
+        )));
+    }
+    Ok(order.into_iter().map(|i| (i, distinct.binary_search(&levels[i]).unwrap() as u8)).collect())
+}
+
+fn validate(args: &CastArgs) -> Result<Vec<Output>> {
+    if args.to.len() > MAX_OUTPUTS {
+        return Err(input(format!("{} outputs: at most {MAX_OUTPUTS} per cast", args.to.len())));
+    }
+    if args.port.len() > MAX_PORTS {
+        return Err(input(format!("{} --port values: at most {MAX_PORTS}", args.port.len())));
+    }
+    if let Some(secs) = args.stats_interval {
+        if !(secs > 0.0 && secs.is_finite()) {
+            return Err(input(format!("--stats-interval {secs}: give a positive number of seconds")));
+        }
+    }
+    let mut seen = HashSet::new();
+    for spec in &args.to {
+        if spec.interface == args.input {
+            return Err(input(format!(
+                "the input {} is also an output: a stream cannot be cast back where it came from",
+                args.input
+            )));
+        }
+        if !seen.insert(spec.interface.as_str()) {
+            return Err(input(format!(
+                "output {} is given twice: list each output once, with one policy",
+                spec.interface
+            )));
+        }
+    }
+    Iface::ethernet(&args.input)?;
+    args.to
+        .iter()
+        .enumerate()
+        .map(|(slot, spec)| {
+            Ok(Output { iface: Iface::ethernet(&spec.interface)?, policy: spec.policy, slot: slot as u32 })
+        })
+        .collect()
+}
+
+pub fn run(args: &CastArgs) -> Result<()> {
+    let outputs = validate(args)?;
+    let inp = Iface::ethernet(&args.input)?;
+    let levels: Vec<u16> = outputs.iter().map(|o| o.policy.level()).collect();
+    let order = plan(&levels)?;
+    preflight::require_bpf_privileges("ebpf-cast cast")?;
+    if let Some(inst) = installed::on_interface(inp.index, &inp.name)?.first() {
+        return Err(input(format!(
+            "interface {} is already used by another ebpf-cast {} (program {}, attached via {}): \
+             stop that process, or run `ebpf-cast detach {}` if it is gone",
+            inp.name, inst.role, inst.prog_id, inst.hook, inp.name
+        )));
+    }
+
+    let mut obj = MaybeUninit::uninit();
+    let mut open = skel::open(CastSkelBuilder::default(), &mut obj)?;
+    let ro = open.maps.rodata_data.as_deref_mut().context("cast rodata")?;
+    ro.cfg_nports = args.port.len() as u32;
+    for (dst, port) in ro.cfg_ports.iter_mut().zip(&args.port) {
+        *dst = port.to_be();
+    }
+    ro.cfg_video_pid = args.pid.unwrap_or(0);
+    ro.cfg_codec = args.codec.map_or(0, Codec::value);
+    if args.attach != AttachMode::Tc {
+        open.progs.ecast_cast_in.set_attach_type(ProgramAttachType::TcxIngress);
+    }
+    let mut skel = open.load().context("loading the cast program")?;
+
+    let bss = skel.maps.bss_data.as_deref_mut().context("cast bss")?;
+    let table = &mut bss.cast_tabs[0];
+    for (pos, &(i, class_id)) in order.iter().enumerate() {
+        let o = &outputs[i];
+        table.out[pos] =
+            types::cast_out { ifindex: o.iface.index, level: levels[i], class_id, _pad: 0, slot: o.slot };
+    }
+    table.n_out = order.len() as u32;
+    bss.cast_active = 0;
+
+    let backlog = backlog::ensure(outputs.len(), !args.no_tune);
+    let stop = Stop::install()?;
+    let att = attach::attach(&skel.progs.ecast_cast_in, &inp, args.attach)?;
+
+    print_outputs(&inp, &outputs, args, att.hook, &backlog);
+    let interval = args.stats_interval.map(Duration::from_secs_f64);
+    loop {
+        let stopped = stop.sleep(interval.unwrap_or(Duration::from_secs(3600)));
+        if stopped || interval.is_some() {
+            let stats = Stats::read(&skel, &outputs)?;
+            stats.print(args.json, stopped);
+        }
+        if stopped {
+            break;
+        }
+    }
+    drop(att);
+    drop(backlog);
+    Ok(())
+}
+
+fn print_outputs(inp: &Iface, outputs: &[Output], args: &CastArgs, hook: attach::Hook, backlog: &Backlog) {
+    let note = match backlog {
+        Backlog::Enough(_) => None,
+        Backlog::Raised(r) => Some(r.describe()),
+        Backlog::TooLow(msg) => Some(format!("warning: {msg}")),
+    };
+    if args.json {
+        let outs: Vec<_> = outputs
+            .iter()
+            .map(|o| serde_json::json!({"interface": o.iface.name, "mac": o.iface.mac, "policy": o.policy}))
+            .collect();
+        let v = serde_json::json!({"event": "outputs", "input": inp.name, "hook": hook, "outputs": outs,
+            "ports": args.port, "note": note});
+        println!("{v}");
+    } else {
+        let w = outputs.iter().map(|o| o.iface.name.len()).max().unwrap_or(0).max(6);
+        println!("{:<w$}   {:<17}   Policy", "Output", "MAC address");
+        println!("{:<w$}   {:<17}   ------", "------", "-----------");
+        for o in outputs {
+            println!("{:<w$}   {:<17}   {}", o.iface.name, o.iface.mac, o.policy);
+        }
+        let ports = if args.port.is_empty() {
+            "every UDP flow carrying MPEG-TS".to_string()
+        } else {
+            format!("UDP ports {:?}", args.port)
+        };
+        println!(
+            "\ncasting {ports} from {} to {} outputs (attached via {hook}); Ctrl-C to stop",
+            inp.name,
+            outputs.len()
+        );
+        if let Some(n) = note {
+            println!("{n}");
+        }
+    }
+    let _ = std::io::stdout().flush();
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct OutputStats {
+    pub interface: String,
+    pub policy: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub frames_sent: u64,
+    pub frames_dropped: u64,
+    pub clone_errors: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FlowStats {
+    pub source: String,
+    pub destination: String,
+    pub video_pid: Option<u16>,
+    pub codec: &'static str,
+    pub frames_key: u64,
+    pub frames_ref: u64,
+    pub frames_nonref: u64,
+    pub datagrams: u64,
+    pub bytes: u64,
+    pub unedited: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    pub outputs: Vec<OutputStats>,
+    pub flows: Vec<FlowStats>,
+}
+
+impl Stats {
+    fn read(skel: &CastSkel, outputs: &[Output]) -> Result<Stats> {
+        let mut outs = Vec::new();
+        for o in outputs {
+            let mut s = OutputStats {
+                interface: o.iface.name.clone(),
+                policy: o.policy.to_string(),
+                ..Default::default()
+            };
+            let per_cpu = skel
+                .maps
+                .cast_ostats
+                .lookup_percpu(&o.slot.to_ne_bytes(), MapFlags::ANY)
+                .context("reading output statistics")?
+                .unwrap_or_default();
+            for b in per_cpu {
+                let v: types::cast_ostat = skel::from_bytes(&b).context("cast_ostat size")?;
+                s.packets += v.packets;
+                s.bytes += v.bytes;
+                s.frames_sent += v.frames_sent;
+                s.frames_dropped += v.frames_dropped;
+                s.clone_errors += v.clone_errors;
+            }
+            outs.push(s);
+        }
+        let mut flows = Vec::new();
+        for k in skel.maps.cast_flows.keys() {
+            let Some(v) = skel.maps.cast_flows.lookup(&k, MapFlags::ANY)? else { continue };
+            let key: types::flow_key = skel::from_bytes(&k).context("flow_key size")?;
+            let f: types::cast_flow = skel::from_bytes(&v).context("cast_flow size")?;
+            flows.push(FlowStats {
+                source: endpoint(&key.saddr, key.sport, key.ipv6 != 0),
+                destination: endpoint(&key.daddr, key.dport, key.ipv6 != 0),
+                video_pid: (f.video_pid != 0x1fff).then_some(f.video_pid),
+                codec: Codec::name(f.codec),
+                frames_key: f.frames[1],
+                frames_ref: f.frames[2],
+                frames_nonref: f.frames[3],
+                datagrams: f.packets,
+                bytes: f.bytes,
+                unedited: f.unedited,
+            });
+        }
+        flows.sort_by(|a, b| (&a.source, &a.destination).cmp(&(&b.source, &b.destination)));
+        Ok(Stats { outputs: outs, flows })
+    }
+
+    fn print(&self, json: bool, last: bool) {
+        if json {
+            let event = if last { "final" } else { "stats" };
+            println!("{}", serde_json::json!({"event": event, "outputs": self.outputs, "flows": self.flows}));
+        } else {
+            println!(
+                "\n{:<16} {:<12} {:>10} {:>14} {:>8} {:>8} {:>7}",
+                "Output", "Policy", "Packets", "Bytes", "Frames", "Dropped", "Errors"
+            );
+            for o in &self.outputs {
+                println!(
+                    "{:<16} {:<12} {:>10} {:>14} {:>8} {:>8} {:>7}",
+                    o.interface,
+                    o.policy,
+                    o.packets,
+                    o.bytes,
+                    o.frames_sent,
+                    o.frames_dropped,
+                    o.clone_errors
+                );
+            }
+            println!(
+                "\n{:<46} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}",
+                "Flow", "PID", "Codec", "Key", "Ref", "Non-ref", "Datagrams"
+            );
+            for f in &self.flows {
+                let pid = f.video_pid.map_or("-".to_string(), |p| format!("{p:#x}"));
+                println!(
+                    "{:<46} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}",
+                    format!("{} -> {}", f.source, f.destination),
+                    pid,
+                    f.codec,
+                    f.frames_key,
+                    f.frames_ref,
+                    f.frames_nonref,
+                    f.datagrams
+                );
+            }
+        }
+        let _ = std::io::stdout().flush();
+    }
+}
+
+fn endpoint(addr: &[u8; 16], port_be: u16, ipv6: bool) -> String {
+    let port = u16::from_be(port_be);
+    if ipv6 {
+        format!("[{}]:{port}", std::net::Ipv6Addr::from(*addr))
+    } else {
+        format!("{}:{port}", std::net::Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_sorts_by_level_and_shares_classes() {
+        // all, key, nonref=0.5, all, ref
+        let plan = plan(&[0, 257, 128, 0, 256]).unwrap();
+        assert_eq!(plan, vec![(0, 0), (3, 0), (2, 1), (4, 2), (1, 3)]);
+    }
+
+    #[test]
+    fn plan_refuses_too_many_classes() {
+        let levels: Vec<u16> = (0..17).collect();
+        let err = plan(&levels).unwrap_err();
+        assert_eq!(err.to_string(), "17 different policies: at most 16 per cast (round the nonref= shares)");
+    }
+
+    #[test]
+    fn pids_parse_in_hex_and_decimal() {
+        assert_eq!(parse_pid("0x200"), Ok(0x200));
+        assert_eq!(parse_pid("256"), Ok(256));
+        assert!(parse_pid("0x1fff").is_err());
+        assert!(parse_pid("0").is_err());
+        assert!(parse_pid("x").is_err());
+    }
+}

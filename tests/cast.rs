@@ -1,0 +1,187 @@
+//! `ebpf-cast cast` end to end: cam -- c0|in0 [edge: cast] o1..o4|r1..r4 -- rx1..rx4.
+//! Every receiver carries the edge's MAC and IP (copies keep the original headers), so a plain
+//! UDP socket receives what its output got, and the kernel has checked the UDP checksum.
+mod common;
+
+use std::{
+    net::UdpSocket,
+    os::fd::AsRawFd,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use common::{video::*, *};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+const EDGE_IP: &str = "10.202.0.1";
+const CAM_IP: &str = "10.202.0.2";
+
+struct Edge {
+    cam: Netns,
+    edge: Netns,
+    rx: Vec<Netns>,
+    outputs: Vec<String>,
+}
+
+fn edge(n_out: usize) -> Edge {
+    let t = Edge {
+        cam: Netns::new("cam"),
+        edge: Netns::new("edge"),
+        rx: (0..n_out).map(|i| Netns::new(&format!("rx{i}"))).collect(),
+        outputs: (1..=n_out).map(|i| format!("o{i}")).collect(),
+    };
+    t.cam.quiet();
+    t.edge.quiet();
+    veth(&t.cam, "c0", &t.edge, "in0");
+    t.cam.ip(&format!("addr add {CAM_IP}/24 dev c0"));
+    t.edge.ip(&format!("addr add {EDGE_IP}/24 dev in0"));
+    let edge_mac = t.edge.mac("in0");
+    t.cam.ip(&format!("neigh replace {EDGE_IP} lladdr {edge_mac} dev c0 nud permanent"));
+    for (i, rx) in t.rx.iter().enumerate() {
+        rx.quiet();
+        veth(&t.edge, &t.outputs[i], rx, "r0");
+        rx.ip(&format!("link set dev r0 address {edge_mac}"));
+        rx.ip(&format!("addr add {EDGE_IP}/24 dev r0"));
+    }
+    t
+}
+
+fn big_rcvbuf(s: &UdpSocket) {
+    let size: libc::c_int = 64 << 20;
+    // SAFETY: valid socket and option value.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &size as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        );
+    }
+}
+
+/// Drains a socket that has been filled already.
+fn drain(s: &UdpSocket) -> Vec<Vec<u8>> {
+    s.set_nonblocking(true).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut got = Vec::new();
+    while let Ok(n) = s.recv(&mut buf) {
+        got.push(buf[..n].to_vec());
+    }
+    got
+}
+
+/// Sends a TS file as 7-packet datagrams, paced.
+fn send_ts(from: &Netns, src_port: u16, dst_port: u16, ts: Vec<u8>) -> usize {
+    let tx = from.udp(&format!("{CAM_IP}:{src_port}"));
+    let n = ts.chunks(1316).len();
+    for (i, chunk) in ts.chunks(1316).enumerate() {
+        tx.send_to(chunk, format!("{EDGE_IP}:{dst_port}")).unwrap();
+        if i % 4 == 3 {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+    n
+}
+
+fn start_cast(t: &Edge, specs: &[String], extra: &[&str]) -> Proc {
+    let mut cmd = t.edge.cmd(bin());
+    cmd.args(["cast", "in0", "--json"]).args(extra);
+    for s in specs {
+        cmd.args(["--to", s]);
+    }
+    let mut p = Proc::spawn(cmd);
+    p.wait_for("\"outputs\"", Duration::from_secs(20));
+    p
+}
+
+fn stop(p: Proc) -> Value {
+    p.signal(Signal::SIGTERM);
+    let (rest, status) = p.finish(Duration::from_secs(10));
+    assert!(status.success(), "cast exited with {status}: {rest}");
+    let last =
+        rest.lines().find(|l| l.contains("\"final\"")).unwrap_or_else(|| panic!("no final stats: {rest}"));
+    serde_json::from_str(last).unwrap()
+}
+
+const POLICIES: [(&str, u16); 4] = [("all", 0), ("nonref=0.5", 128), ("ref", 256), ("key", 257)];
+
+/// Checks one output's capture against the original clip.
+fn check_capture(clip: &Path, kinds: &[Kind], policy: &str, level: u16, capture: &[u8], dir: &Path) -> usize {
+    let out: PathBuf = dir.join(format!("out-{}-{}.ts", clip.file_stem().unwrap().to_string_lossy(), policy));
+    std::fs::write(&out, capture).unwrap();
+    let want = expected_frames(kinds, level);
+    assert_eq!(decoded_frames(&out), want, "{policy}: decoded frames of {}", out.display());
+    let orig = frame_md5s(clip);
+    let got = frame_md5s(&out);
+    assert_eq!(got.len(), want, "{policy}: frames hashed");
+    assert!(is_subsequence(&got, &orig), "{policy}: some decoded frame differs from every original frame");
+    let warnings = decode_warnings(&out);
+    assert!(warnings.trim().is_empty(), "{policy}: ffmpeg warned:\n{warnings}");
+    let gap = max_pcr_gap_ms(capture);
+    assert!(gap <= 100.0, "{policy}: PCR gap {gap} ms");
+    want
+}
+
+fn cast_one_clip(name: &str, args: &str) {
+    if !need_root() {
+        return;
+    }
+    let clip = clip(name, args);
+    let kinds = frame_kinds(&clip);
+    let ts = std::fs::read(&clip).unwrap();
+    let t = edge(4);
+    let specs: Vec<String> = t.outputs.iter().zip(POLICIES).map(|(o, (p, _))| format!("{o}:{p}")).collect();
+    let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
+    rx.iter().for_each(big_rcvbuf);
+    let cast = start_cast(&t, &specs, &[]);
+    let sent = send_ts(&t.cam, 4000, 5000, ts.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = stop(cast);
+
+    let dir = clip.parent().unwrap().to_path_buf();
+    for (i, (policy, level)) in POLICIES.iter().enumerate() {
+        let got = drain(&rx[i]);
+        let capture: Vec<u8> = got.concat();
+        if *level == 0 {
+            assert_eq!(got.len(), sent, "all: every datagram");
+            assert!(capture == ts, "all: the capture is the clip, byte for byte");
+        }
+        let frames = check_capture(&clip, &kinds, policy, *level, &capture, &dir);
+        let o = &stats["outputs"][i];
+        assert_eq!(o["packets"].as_u64().unwrap(), got.len() as u64, "{policy}: packets counted = received");
+        assert_eq!(o["frames_sent"].as_u64().unwrap(), frames as u64, "{policy}: frames counted");
+        assert_eq!(
+            o["frames_dropped"].as_u64().unwrap(),
+            (kinds.len() - frames) as u64,
+            "{policy}: frames dropped"
+        );
+        assert_eq!(o["clone_errors"].as_u64().unwrap(), 0);
+    }
+    let flow = &stats["flows"][0];
+    let count = |k: Kind| kinds.iter().filter(|x| **x == k).count() as u64;
+    assert_eq!(flow["frames_key"].as_u64().unwrap(), count(Kind::Key), "{flow}");
+    assert_eq!(flow["frames_ref"].as_u64().unwrap(), count(Kind::Ref), "{flow}");
+    assert_eq!(flow["frames_nonref"].as_u64().unwrap(), count(Kind::NonRef), "{flow}");
+}
+
+#[test]
+fn h264_with_b_pyramid_and_aac() {
+    cast_one_clip("h264-bpyramid-aac", H264_BPYRAMID_AAC);
+}
+
+#[test]
+fn h264_without_b_frames() {
+    cast_one_clip("h264-no-b", H264_NO_B);
+}
+
+#[test]
+fn h264_flat_b_frames_on_pid_0x200() {
+    cast_one_clip("h264-flat-b-pid200", H264_FLAT_B_PID200);
+}
+
+#[test]
+fn h265_with_aac() {
+    cast_one_clip("h265-aac", H265_AAC);
+}
