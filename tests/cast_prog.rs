@@ -1,0 +1,328 @@
+//! The cast program run by the kernel on crafted frames (BPF_PROG_TEST_RUN) inside a fresh
+//! network namespace: parsing, PAT/PMT learning, frame classification and datagram editing.
+mod common;
+
+use std::mem::MaybeUninit;
+
+use common::{packets::*, *};
+use ebpf_cast::skel::{self, cast::*};
+use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags, ProgramInput};
+
+const TC_ACT_OK: u32 = 0;
+const TC_ACT_SHOT: u32 = 2;
+const TC_ACT_REDIRECT: u32 = 7;
+const VPID: u16 = 0x100;
+const PMT: u16 = 0x1000;
+
+#[derive(Default, Clone)]
+struct Cfg {
+    ports: Vec<u16>,
+    pid: u16,
+    codec: u8,
+    /// (level, class) of each output, in send order; ifindex 1 (the namespace's lo).
+    outputs: Vec<(u16, u8)>,
+}
+
+#[derive(Debug, Default)]
+struct Run {
+    verdicts: Vec<u32>,
+    outs: Vec<Vec<u8>>,
+    flows: Vec<(types::flow_key, types::cast_flow)>,
+    ostats: Vec<types::cast_ostat>,
+}
+
+/// Loads the program with `cfg` in a fresh namespace and runs `frames` through it in order.
+fn run(cfg: Cfg, frames: Vec<Vec<u8>>) -> Run {
+    let ns = Netns::new("castprog");
+    ns.enter(move || {
+        let mut obj = MaybeUninit::uninit();
+        let mut open = skel::open(CastSkelBuilder::default(), &mut obj).unwrap();
+        let ro = open.maps.rodata_data.as_deref_mut().unwrap();
+        ro.cfg_nports = cfg.ports.len() as u32;
+        for (d, p) in ro.cfg_ports.iter_mut().zip(&cfg.ports) {
+            *d = p.to_be();
+        }
+        ro.cfg_video_pid = cfg.pid;
+        ro.cfg_codec = cfg.codec;
+        let mut skel = open.load().unwrap();
+        let bss = skel.maps.bss_data.as_deref_mut().unwrap();
+        for (i, (level, class_id)) in cfg.outputs.iter().enumerate() {
+            bss.cast_tabs[0].out[i] =
+                types::cast_out { ifindex: 1, level: *level, class_id: *class_id, _pad: 0, slot: i as u32 };
+        }
+        bss.cast_tabs[0].n_out = cfg.outputs.len() as u32;
+        let mut r = Run::default();
+        for f in &frames {
+            let mut out = vec![0u8; 4096];
+            let o = skel
+                .progs
+                .ecast_cast_in
+                .test_run(ProgramInput { data_in: Some(f), data_out: Some(&mut out), ..Default::default() })
+                .unwrap();
+            r.verdicts.push(o.return_value);
+            r.outs.push(o.data.unwrap().to_vec());
+        }
+        for k in skel.maps.cast_flows.keys() {
+            let v = skel.maps.cast_flows.lookup(&k, MapFlags::ANY).unwrap().unwrap();
+            r.flows.push((skel::from_bytes(&k).unwrap(), skel::from_bytes(&v).unwrap()));
+        }
+        for i in 0..cfg.outputs.len() as u32 {
+            let mut sum = types::cast_ostat::default();
+            for b in skel.maps.cast_ostats.lookup_percpu(&i.to_ne_bytes(), MapFlags::ANY).unwrap().unwrap() {
+                let v: types::cast_ostat = skel::from_bytes(&b).unwrap();
+                sum.packets += v.packets;
+                sum.bytes += v.bytes;
+                sum.frames_sent += v.frames_sent;
+                sum.frames_dropped += v.frames_dropped;
+                sum.clone_errors += v.clone_errors;
+            }
+            r.ostats.push(sum);
+        }
+        r
+    })
+}
+
+fn null() -> Vec<u8> {
+    ts(0x1fff, false, 0, None, &[0xff; 184])
+}
+
+/// PAT + PMT + nulls: a datagram that teaches the flow its video PID.
+fn psi(video_pid: u16, stream_type: u8) -> Vec<u8> {
+    [pat(PMT), pmt(PMT, video_pid, stream_type), null(), null(), null(), null(), null()].concat()
+}
+
+/// A datagram of 7 packets with a PES start of `nals` at index `at`, continuation elsewhere.
+fn frame_at(at: usize, af: Option<(u8, usize)>, nals: &[&[u8]]) -> Vec<u8> {
+    (0..7)
+        .map(|i| if i == at { pes_start(VPID, i as u8, af, nals) } else { cont(VPID, i as u8) })
+        .collect::<Vec<_>>()
+        .concat()
+}
+
+fn frames_of(r: &Run) -> [u64; 4] {
+    assert_eq!(r.flows.len(), 1, "one flow");
+    r.flows[0].1.frames
+}
+
+const KEY: usize = 1;
+const REF: usize = 2;
+const NONREF: usize = 3;
+
+#[test]
+fn learns_video_pid_and_codec_from_pat_and_pmt() {
+    if !need_root() {
+        return;
+    }
+    for (pid, st, codec) in [(0x100u16, 0x1bu8, 1u8), (0x200, 0x24, 2)] {
+        let r = run(Cfg::default(), vec![frame(&Net::default(), &psi(pid, st))]);
+        assert_eq!(r.verdicts, vec![TC_ACT_SHOT], "a cast datagram with no output goes nowhere");
+        let f = r.flows[0].1;
+        assert_eq!((f.pmt_pid, f.video_pid, f.codec), (PMT, pid, codec));
+        assert_eq!(f.packets, 1);
+    }
+}
+
+#[test]
+fn classifies_h264_frames_wherever_the_pes_starts() {
+    if !need_root() {
+        return;
+    }
+    let sps: &[u8] = &[0x67, 0x64];
+    let pps: &[u8] = &[0x68, 0xee];
+    let cases: Vec<(Vec<u8>, usize)> = vec![
+        (frame_at(0, None, &[H264_AUD, sps, pps, H264_SEI, &h264_slice(3, 5)]), KEY),
+        (frame_at(1, None, &[H264_AUD, &h264_slice(2, 1)]), REF),
+        (frame_at(2, None, &[H264_AUD, &h264_slice(0, 1)]), NONREF),
+        (frame_at(3, Some((0x00, 60)), &[H264_AUD, &h264_slice(0, 1)]), NONREF), // AF stuffing
+        (frame_at(4, Some((0x40, 1)), &[H264_AUD, &h264_slice(0, 1)]), KEY),     // RAI=1
+        (frame_at(5, None, &[H264_AUD, &h264_slice(1, 1)]), REF),
+        (frame_at(6, None, &[H264_AUD, &h264_slice(0, 1)]), NONREF),
+    ];
+    for (dgram, kind) in cases {
+        let r = run(
+            Cfg::default(),
+            vec![frame(&Net::default(), &psi(VPID, 0x1b)), frame(&Net::default(), &dgram)],
+        );
+        let mut want = [0u64; 4];
+        want[kind] = 1;
+        assert_eq!(frames_of(&r), want, "kind {kind}");
+    }
+    // A first slice beyond this TS packet (a long SEI in front) counts as reference.
+    let mut sei = vec![0x06];
+    sei.extend(std::iter::repeat(0x44).take(170));
+    let r = run(
+        Cfg::default(),
+        vec![
+            frame(&Net::default(), &psi(VPID, 0x1b)),
+            frame(&Net::default(), &frame_at(0, None, &[H264_AUD, &sei])),
+        ],
+    );
+    assert_eq!(frames_of(&r), [0, 0, 1, 0]);
+}
+
+#[test]
+fn classifies_h265_frames() {
+    if !need_root() {
+        return;
+    }
+    let cases =
+        [(0u8, NONREF), (1, REF), (8, NONREF), (9, REF), (19, KEY), (20, KEY), (21, KEY), (14, NONREF)];
+    for (ty, kind) in cases {
+        let nals: Vec<[u8; 2]> =
+            vec![h265_nal(35), h265_nal(32), h265_nal(33), h265_nal(34), h265_nal(39), h265_nal(ty)];
+        let refs: Vec<&[u8]> = nals.iter().map(|n| n.as_slice()).collect();
+        let r = run(
+            Cfg::default(),
+            vec![
+                frame(&Net::default(), &psi(0x200, 0x24)),
+                frame(&Net::default(), &{
+                    let mut d = frame_at(0, None, &refs);
+                    for p in d.chunks_mut(TS) {
+                        p[1] = (p[1] & 0xe0) | 0x02; // move every packet to PID 0x200
+                        p[2] = 0x00;
+                    }
+                    d
+                }),
+            ],
+        );
+        let mut want = [0u64; 4];
+        want[kind] = 1;
+        assert_eq!(frames_of(&r), want, "H.265 NAL type {ty}");
+    }
+}
+
+#[test]
+fn parses_every_encapsulation() {
+    if !need_root() {
+        return;
+    }
+    let nets = [
+        Net { vlans: 1, ..Default::default() },
+        Net { vlans: 2, ..Default::default() },
+        Net { ip_options: 3, ..Default::default() },
+        Net { ipv6: true, ..Default::default() },
+        Net { rtp: true, ..Default::default() },
+        Net { rtp: true, rtp_csrc: 2, rtp_ext_words: Some(3), ..Default::default() },
+        Net { ipv6: true, vlans: 1, rtp: true, ..Default::default() },
+    ];
+    for net in nets {
+        let nonref = frame_at(3, None, &[H264_AUD, &h264_slice(0, 1)]);
+        let r = run(Cfg::default(), vec![frame(&net, &psi(VPID, 0x1b)), frame(&net, &nonref)]);
+        assert_eq!(r.verdicts, vec![TC_ACT_SHOT, TC_ACT_SHOT]);
+        assert_eq!(frames_of(&r), [0, 0, 0, 1], "vlans {} ipv6 {} rtp {}", net.vlans, net.ipv6, net.rtp);
+        assert_eq!(r.flows[0].0.ipv6, u8::from(net.ipv6));
+        assert_eq!(u16::from_be(r.flows[0].0.dport), 5000);
+    }
+}
+
+#[test]
+fn leaves_everything_else_alone() {
+    if !need_root() {
+        return;
+    }
+    let video = psi(VPID, 0x1b);
+    let cases = vec![
+        (Cfg::default(), frame(&Net { frag: true, ..Default::default() }, &video)), // a fragment
+        (Cfg::default(), frame(&Net::default(), &video[..1000])),                   // not whole TS packets
+        (Cfg::default(), frame(&Net::default(), &[0x11; 376])),                     // no sync byte
+        (Cfg { ports: vec![6000], ..Default::default() }, frame(&Net::default(), &video)), // other port
+    ];
+    for (cfg, f) in cases {
+        let r = run(cfg, vec![f.clone()]);
+        assert_eq!(r.verdicts, vec![TC_ACT_OK]);
+        assert!(r.flows.is_empty());
+        assert_eq!(r.outs[0], f, "passed unchanged");
+    }
+    // With --port, a datagram on that port is cast even if it is not TS.
+    let r = run(Cfg { ports: vec![5000], ..Default::default() }, vec![frame(&Net::default(), &[0x11; 300])]);
+    assert_eq!(r.verdicts, vec![TC_ACT_SHOT]);
+    assert_eq!(r.flows.len(), 1);
+}
+
+#[test]
+fn a_configured_pid_needs_no_pmt() {
+    if !need_root() {
+        return;
+    }
+    let r = run(
+        Cfg { pid: VPID, codec: 1, ..Default::default() },
+        vec![frame(&Net::default(), &frame_at(0, None, &[H264_AUD, &h264_slice(0, 1)]))],
+    );
+    assert_eq!(frames_of(&r), [0, 0, 0, 1]);
+    assert_eq!(r.flows[0].1.video_pid, VPID);
+}
+
+fn pkt_pid(p: &[u8]) -> u16 {
+    (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2])
+}
+
+/// A key output: the non-reference frame's packets are cut out, the PCR survives in an
+/// adaptation-field-only packet, counters continue, and the headers stay valid.
+#[test]
+fn edits_the_datagram_for_a_policy() {
+    if !need_root() {
+        return;
+    }
+    for net in [
+        Net::default(),
+        Net { ipv6: true, ..Default::default() },
+        Net { rtp: true, vlans: 1, ..Default::default() },
+    ] {
+        let d1 = [
+            pat(PMT),
+            pes_start(VPID, 5, None, &[H264_AUD, &h264_slice(0, 1)]), // non-ref: dropped
+            cont(VPID, 6),
+            ts(0x101, true, 9, None, &[0x33; 100]), // audio: kept
+            ts(VPID, false, 7, Some((0x10, 7)), &[0x5a; 100]), // PCR in the dropped frame
+            cont(VPID, 8),
+            null(),
+        ]
+        .concat();
+        let d2 = [pes_start(VPID, 9, None, &[H264_AUD, &h264_slice(3, 5)]), cont(VPID, 10)].concat();
+        let frames = vec![frame(&net, &psi(VPID, 0x1b)), frame(&net, &d1), frame(&net, &d2)];
+        let r = run(Cfg { outputs: vec![(257, 0)], ..Default::default() }, frames.clone());
+        assert_eq!(r.verdicts, vec![TC_ACT_REDIRECT; 3]);
+        assert_eq!(r.outs[0], frames[0], "no video: unchanged");
+        let (_, _, ts_off) = offsets(&net);
+        let out = &r.outs[1];
+        assert!(checksums_ok(&net, out), "IP and UDP lengths and checksums valid");
+        let pkts: Vec<&[u8]> = out[ts_off..].chunks(TS).collect();
+        assert_eq!(pkts.len(), 4, "PAT, audio, PCR-only, null");
+        assert_eq!(pkts.iter().map(|p| pkt_pid(p)).collect::<Vec<_>>(), [0, 0x101, VPID, 0x1fff]);
+        assert_eq!(pkts[0], &d1[..TS]);
+        assert_eq!(pkts[1], &d1[3 * TS..4 * TS]);
+        let pcr = pkts[2];
+        assert_eq!(pcr[1] & 0x40, 0, "no unit start");
+        assert_eq!(pcr[3] & 0x30, 0x20, "adaptation field only");
+        assert_eq!((pcr[4], pcr[5] & 0x10), (183, 0x10), "whole-packet AF with the PCR flag");
+        assert_eq!(&pcr[6..12], &d1[4 * TS + 6..4 * TS + 12], "the PCR itself");
+        assert!(pcr[12..].iter().all(|b| *b == 0xff));
+        // The class's counter started at the first video packet (5): nothing with payload was
+        // sent yet, so the emptied packet repeats 4 and the keyframe continues with 5, 6.
+        assert_eq!(pcr[3] & 0x0f, 4);
+        let out2 = &r.outs[2];
+        assert!(checksums_ok(&net, out2));
+        let ccs: Vec<u8> = out2[ts_off..].chunks(TS).map(|p| p[3] & 0x0f).collect();
+        assert_eq!(ccs, [5, 6]);
+        assert_eq!(&out2[ts_off + 4..ts_off + TS], &d2[4..TS], "payload untouched");
+        let st = &r.ostats[0];
+        assert_eq!((st.packets, st.frames_sent, st.frames_dropped), (3, 1, 1));
+        assert_eq!(st.bytes, (r.outs.iter().map(|o| o.len()).sum::<usize>()) as u64);
+    }
+}
+
+#[test]
+fn an_emptied_datagram_is_not_sent() {
+    if !need_root() {
+        return;
+    }
+    let d = frame_at(0, None, &[H264_AUD, &h264_slice(0, 1)]);
+    let r = run(
+        Cfg { outputs: vec![(0, 0), (128, 1)], ..Default::default() },
+        vec![frame(&Net::default(), &psi(VPID, 0x1b)), frame(&Net::default(), &d)],
+    );
+    // Output 0 (all) gets a clone (to lo); output 1 drops the whole datagram: nothing to redirect.
+    assert_eq!(r.verdicts[1], TC_ACT_SHOT);
+    assert_eq!((r.ostats[0].packets, r.ostats[0].frames_sent), (2, 1));
+    assert_eq!((r.ostats[1].packets, r.ostats[1].frames_dropped), (1, 1));
+}
