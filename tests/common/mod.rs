@@ -167,20 +167,26 @@ impl Proc {
     }
 
     /// Waits for the exit (bounded); returns the remaining stdout and the exit status.
+    /// Stdout is read meanwhile, so a large last report cannot block the process.
     pub fn finish(mut self, timeout: Duration) -> (String, std::process::ExitStatus) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
+        let reader = self.stdout.take().map(|mut r| {
+            std::thread::spawn(move || {
+                use std::io::Read;
                 let mut rest = String::new();
-                if let Some(mut r) = self.stdout.take() {
-                    use std::io::Read;
-                    let _ = r.read_to_string(&mut rest);
-                }
-                return (rest, status);
+                let _ = r.read_to_string(&mut rest);
+                rest
+            })
+        });
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
             }
             assert!(Instant::now() < deadline, "process did not exit within {timeout:?}");
             std::thread::sleep(Duration::from_millis(20));
-        }
+        };
+        let rest = reader.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        (rest, status)
     }
 }
 
