@@ -149,7 +149,7 @@ fn classifies_h264_frames_wherever_the_pes_starts() {
     }
     // A first slice beyond this TS packet (a long SEI in front) counts as reference.
     let mut sei = vec![0x06];
-    sei.extend(std::iter::repeat(0x44).take(170));
+    sei.extend(std::iter::repeat_n(0x44, 170));
     let r = run(
         Cfg::default(),
         vec![

@@ -67,7 +67,7 @@ pub fn frame(net: &Net, ts: &[u8]) -> Vec<u8> {
         if let Some(w) = net.rtp_ext_words {
             payload.extend_from_slice(&[0xbe, 0xde]);
             payload.extend_from_slice(&w.to_be_bytes());
-            payload.extend(std::iter::repeat(0xab).take(4 * w as usize));
+            payload.extend(std::iter::repeat_n(0xab, 4 * w as usize));
         }
     }
     payload.extend_from_slice(ts);
@@ -194,10 +194,10 @@ pub fn ts(pid: u16, pusi: bool, cc: u8, af: Option<(u8, usize)>, payload: &[u8])
             p.push(stuff as u8);
             if stuff > 0 {
                 p.push(0);
-                p.extend(std::iter::repeat(0xff).take(stuff - 1));
+                p.extend(std::iter::repeat_n(0xff, stuff - 1));
             }
         } else {
-            af_bytes.extend(std::iter::repeat(0xff).take(room - payload.len()));
+            af_bytes.extend(std::iter::repeat_n(0xff, room - payload.len()));
         }
     }
     if af.is_some() {
