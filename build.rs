@@ -22,6 +22,8 @@ fn main() {
             .build_and_generate(out.join(format!("{name}.skel.rs")))
             .unwrap_or_else(|e| panic!("building {src}: {e:#}"));
     }
+    // The same MPEG-TS rules, for userspace (recv, demo, tests).
+    cc::Build::new().file("src/bpf/mpegts_host.c").include("src/bpf").warnings(true).compile("mpegts");
     // libbpf-cargo tracks no header dependencies: rebuild on any change under src/bpf or vmlinux.
     println!("cargo:rerun-if-changed=src/bpf");
     println!("cargo:rerun-if-changed=vmlinux");

@@ -1,7 +1,7 @@
 //! The command line. Doc comments here are the `--help` text.
 use clap::{Parser, Subcommand};
 
-use crate::{attach::AttachMode, cast::CastArgs, switch::SwitchMode};
+use crate::{attach::AttachMode, cast::CastArgs, recv::RecvArgs, send::SendArgs, switch::SwitchMode};
 
 /// ebpf-cast: an in-kernel, content-aware packet switch for live video.
 ///
@@ -36,6 +36,17 @@ pub enum Command {
     ///
     /// Example: ebpf-cast cast eth0 --to veth1 --to veth2:nonref=0.5 --to veth3:key --port 5000
     Cast(CastArgs),
+    /// Stream an MPEG-TS file over UDP, paced in real time by its PCR.
+    ///
+    /// Example: ebpf-cast send camera.ts 10.0.0.1:5000 --rtp --loop 3
+    Send(SendArgs),
+    /// Receive a UDP MPEG-TS stream, save it and report what arrived.
+    ///
+    /// Reports datagrams, bit rate, TS packets per PID, continuity errors, the largest PCR gap and
+    /// the video frames by kind, classified with the same rules as the kernel program.
+    ///
+    /// Example: ebpf-cast recv 0.0.0.0:5000 --out got.ts --duration 10
+    Recv(RecvArgs),
     /// List the interfaces where ebpf-cast programs are attached in this network namespace.
     Status {
         /// Print JSON instead of a table

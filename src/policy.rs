@@ -97,15 +97,10 @@ impl FromStr for OutputSpec {
     }
 }
 
-/// Drop priority of the n-th non-reference frame: the bit-reversed low byte of n.
-/// Mirrors nonref_prio() in mpegts.h; tests check the two agree.
-pub fn nonref_prio(n: u32) -> u16 {
-    u16::from((n as u8).reverse_bits())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mpegts::nonref_prio;
 
     #[test]
     fn parses_every_policy() {

@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn utc_text_matches_known_dates() {
         assert_eq!(super::utc_text(0), "1970-01-01 00:00:00");
-        assert_eq!(super::utc_text(1_795_881_600), "2026-11-28 00:00:00");
+        assert_eq!(super::utc_text(1_795_824_000), "2026-11-28 00:00:00");
         assert_eq!(super::utc_text(951_782_400 + 3661), "2000-02-29 01:01:01");
     }
 }

@@ -1,0 +1,108 @@
+//! `ebpf-cast send` to `ebpf-cast recv` through a pair of namespaces.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{video::*, *};
+use serde_json::Value;
+
+const TX_IP: &str = "10.204.0.1";
+const RX_IP: &str = "10.204.0.2";
+
+fn pair() -> (Netns, Netns) {
+    let (a, b) = (Netns::new("tx"), Netns::new("rx"));
+    veth(&a, "v0", &b, "v1");
+    a.ip(&format!("addr add {TX_IP}/24 dev v0"));
+    b.ip(&format!("addr add {RX_IP}/24 dev v1"));
+    (a, b)
+}
+
+/// Runs recv in `rx` and send in `tx`; returns (recv report, send summary, send wall time).
+fn send_to_recv(tx: &Netns, rx: &Netns, clip: &std::path::Path, send_args: &[&str], out: &std::path::Path) -> (Value, Value, Duration) {
+    let mut r = rx.cmd(bin());
+    r.args(["recv", &format!("{RX_IP}:5000"), "--json", "--idle", "1.5", "--duration", "60", "--out"]).arg(out);
+    let recv = Proc::spawn(r);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let mut s = tx.cmd(bin());
+    s.arg("send").arg(clip).arg(format!("{RX_IP}:5000")).arg("--json").args(send_args);
+    let sent = run(s);
+    let took = started.elapsed();
+    assert!(sent.status.success(), "send: {}", String::from_utf8_lossy(&sent.stderr));
+    let (report, status) = recv.finish(Duration::from_secs(20));
+    assert!(status.success(), "recv: {report}");
+    (
+        serde_json::from_str(report.trim()).unwrap(),
+        serde_json::from_slice(&sent.stdout).unwrap(),
+        took,
+    )
+}
+
+#[test]
+fn a_clip_arrives_byte_identical_and_in_real_time() {
+    if !need_root() {
+        return;
+    }
+    let (tx, rx) = pair();
+    let clip = clip("h264-4s", "-t 4 -c:v libx264 -preset veryfast -g 50");
+    let data = std::fs::read(&clip).unwrap();
+    for rtp in [false, true] {
+        let out = clip.with_file_name(format!("recv-{rtp}.ts"));
+        let args: &[&str] = if rtp { &["--rtp"] } else { &[] };
+        let (report, summary, took) = send_to_recv(&tx, &rx, &clip, args, &out);
+        assert!(std::fs::read(&out).unwrap() == data, "rtp={rtp}: the capture is the file, byte for byte");
+        let datagrams = data.len().div_ceil(1316) as u64;
+        assert_eq!(report["datagrams"].as_u64().unwrap(), datagrams);
+        assert_eq!(summary["datagrams"].as_u64().unwrap(), datagrams);
+        assert_eq!(report["rtp"].as_bool().unwrap(), rtp);
+        assert_eq!(report["cc_errors"].as_u64().unwrap(), 0);
+        // Paced by the PCR: 4 s of video takes 4 s, within 10 %.
+        let secs = took.as_secs_f64();
+        assert!((3.6..=4.4).contains(&secs), "rtp={rtp}: sending a 4 s clip took {secs:.2} s");
+    }
+}
+
+#[test]
+fn recv_counts_frames_like_ffmpeg() {
+    if !need_root() {
+        return;
+    }
+    let (tx, rx) = pair();
+    for (name, args) in [("h264-bpyramid-aac", H264_BPYRAMID_AAC), ("h265-aac", H265_AAC), ("h264-flat-b-pid200", H264_FLAT_B_PID200)] {
+        let clip = clip(name, args);
+        let kinds = frame_kinds(&clip);
+        let out = clip.with_file_name(format!("recv-{name}.ts"));
+        let (report, _, _) = send_to_recv(&tx, &rx, &clip, &["--rate", "20M"], &out);
+        let f = &report["frames"];
+        let count = |k: Kind| kinds.iter().filter(|x| **x == k).count() as u64;
+        assert_eq!(f["key"].as_u64().unwrap(), count(Kind::Key), "{name}: {report}");
+        assert_eq!(f["ref"].as_u64().unwrap(), count(Kind::Ref), "{name}");
+        assert_eq!(f["nonref"].as_u64().unwrap(), count(Kind::NonRef), "{name}");
+        assert_eq!(kinds.len(), decoded_frames(&clip), "{name}: ffprobe agrees on the total");
+        assert_eq!(report["cc_errors"].as_u64().unwrap(), 0);
+        assert!(report["max_pcr_gap_ms"].as_f64().unwrap() <= 100.0);
+    }
+}
+
+#[test]
+fn send_refuses_a_file_that_is_not_ts() {
+    let dir = std::env::temp_dir().join(format!("ebpf-cast-send-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("notes.txt");
+    std::fs::write(&f, "not video\n").unwrap();
+    let out = run({
+        let mut c = std::process::Command::new(bin());
+        c.arg("send").arg(&f).arg("127.0.0.1:9");
+        c
+    });
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "ebpf-cast: error: {} is not an MPEG-TS file (10 bytes is not a whole number of 188-byte \
+             packets): give a .ts file, e.g. made with `ffmpeg ... -f mpegts`\n",
+            f.display()
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
