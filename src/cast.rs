@@ -30,7 +30,7 @@ pub enum Codec {
 }
 
 impl Codec {
-    fn value(self) -> u8 {
+    pub fn value(self) -> u8 {
         match self {
             Codec::H264 => 1,
             Codec::H265 => 2,
@@ -151,61 +151,97 @@ fn validate(args: &CastArgs) -> Result<Vec<Output>> {
         .collect()
 }
 
+/// What a cast needs, checked.
+pub struct CastConfig {
+    pub input: Iface,
+    pub outputs: Vec<Output>,
+    pub ports: Vec<u16>,
+    pub pid: Option<u16>,
+    pub codec: Option<Codec>,
+    pub attach: AttachMode,
+}
+
+/// A running cast: the program loaded, its outputs written and attached at ingress of the input.
+/// Dropping it detaches.
+pub struct Caster<'obj> {
+    skel: CastSkel<'obj>,
+    attachment: attach::Attachment,
+    pub outputs: Vec<Output>,
+}
+
+impl<'obj> Caster<'obj> {
+    pub fn start(
+        cfg: &CastConfig,
+        obj: &'obj mut MaybeUninit<libbpf_rs::OpenObject>,
+    ) -> Result<Caster<'obj>> {
+        let levels: Vec<u16> = cfg.outputs.iter().map(|o| o.policy.level()).collect();
+        let order = plan(&levels)?;
+        let mut open = skel::open(CastSkelBuilder::default(), obj)?;
+        let ro = open.maps.rodata_data.as_deref_mut().context("cast rodata")?;
+        ro.cfg_nports = cfg.ports.len() as u32;
+        for (dst, port) in ro.cfg_ports.iter_mut().zip(&cfg.ports) {
+            *dst = port.to_be();
+        }
+        ro.cfg_video_pid = cfg.pid.unwrap_or(0);
+        ro.cfg_codec = cfg.codec.map_or(0, Codec::value);
+        if cfg.attach != AttachMode::Tc {
+            open.progs.ecast_cast_in.set_attach_type(ProgramAttachType::TcxIngress);
+        }
+        let mut skel = open.load().context("loading the cast program")?;
+        let bss = skel.maps.bss_data.as_deref_mut().context("cast bss")?;
+        let table = &mut bss.cast_tabs[0];
+        for (pos, &(i, class_id)) in order.iter().enumerate() {
+            let o = &cfg.outputs[i];
+            table.out[pos] =
+                types::cast_out { ifindex: o.iface.index, level: levels[i], class_id, _pad: 0, slot: o.slot };
+        }
+        table.n_out = order.len() as u32;
+        bss.cast_active = 0;
+        let attachment = attach::attach(&skel.progs.ecast_cast_in, &cfg.input, cfg.attach)?;
+        Ok(Caster { skel, attachment, outputs: cfg.outputs.clone() })
+    }
+
+    pub fn hook(&self) -> attach::Hook {
+        self.attachment.hook
+    }
+
+    pub fn stats(&self) -> Result<Stats> {
+        Stats::read(&self.skel, &self.outputs)
+    }
+}
+
 pub fn run(args: &CastArgs) -> Result<()> {
     let outputs = validate(args)?;
-    let inp = Iface::ethernet(&args.input)?;
+    let input = Iface::ethernet(&args.input)?;
     let levels: Vec<u16> = outputs.iter().map(|o| o.policy.level()).collect();
-    let order = plan(&levels)?;
+    plan(&levels)?;
     preflight::require_bpf_privileges("ebpf-cast cast")?;
-    if let Some(inst) = installed::on_interface(inp.index, &inp.name)?.first() {
-        return Err(input(format!(
-            "interface {} is already used by another ebpf-cast {} (program {}, attached via {}): \
-             stop that process, or run `ebpf-cast detach {}` if it is gone",
-            inp.name, inst.role, inst.prog_id, inst.hook, inp.name
-        )));
-    }
-
-    let mut obj = MaybeUninit::uninit();
-    let mut open = skel::open(CastSkelBuilder::default(), &mut obj)?;
-    let ro = open.maps.rodata_data.as_deref_mut().context("cast rodata")?;
-    ro.cfg_nports = args.port.len() as u32;
-    for (dst, port) in ro.cfg_ports.iter_mut().zip(&args.port) {
-        *dst = port.to_be();
-    }
-    ro.cfg_video_pid = args.pid.unwrap_or(0);
-    ro.cfg_codec = args.codec.map_or(0, Codec::value);
-    if args.attach != AttachMode::Tc {
-        open.progs.ecast_cast_in.set_attach_type(ProgramAttachType::TcxIngress);
-    }
-    let mut skel = open.load().context("loading the cast program")?;
-
-    let bss = skel.maps.bss_data.as_deref_mut().context("cast bss")?;
-    let table = &mut bss.cast_tabs[0];
-    for (pos, &(i, class_id)) in order.iter().enumerate() {
-        let o = &outputs[i];
-        table.out[pos] =
-            types::cast_out { ifindex: o.iface.index, level: levels[i], class_id, _pad: 0, slot: o.slot };
-    }
-    table.n_out = order.len() as u32;
-    bss.cast_active = 0;
-
-    let backlog = backlog::ensure(outputs.len(), !args.no_tune);
+    installed::refuse_if_taken(input.index, &input.name)?;
+    let cfg = CastConfig {
+        input,
+        outputs,
+        ports: args.port.clone(),
+        pid: args.pid,
+        codec: args.codec,
+        attach: args.attach,
+    };
+    let backlog = backlog::ensure(cfg.outputs.len(), !args.no_tune);
     let stop = Stop::install()?;
-    let att = attach::attach(&skel.progs.ecast_cast_in, &inp, args.attach)?;
+    let mut obj = MaybeUninit::uninit();
+    let caster = Caster::start(&cfg, &mut obj)?;
 
-    print_outputs(&inp, &outputs, args, att.hook, &backlog);
+    print_outputs(&cfg.input, &cfg.outputs, args, caster.hook(), &backlog);
     let interval = args.stats_interval.map(Duration::from_secs_f64);
     loop {
         let stopped = stop.sleep(interval.unwrap_or(Duration::from_secs(3600)));
         if stopped || interval.is_some() {
-            let stats = Stats::read(&skel, &outputs)?;
-            stats.print(args.json, stopped);
+            caster.stats()?.print(args.json, stopped);
         }
         if stopped {
             break;
         }
     }
-    drop(att);
+    drop(caster);
     drop(backlog);
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! The command line. Doc comments here are the `--help` text.
 use clap::{Parser, Subcommand};
 
-use crate::{attach::AttachMode, cast::CastArgs, recv::RecvArgs, send::SendArgs, switch::SwitchMode};
+use crate::{
+    attach::AttachMode, cast::CastArgs, demo::DemoArgs, recv::RecvArgs, send::SendArgs, switch::SwitchMode,
+};
 
 /// ebpf-cast: an in-kernel, content-aware packet switch for live video.
 ///
@@ -36,6 +38,12 @@ pub enum Command {
     ///
     /// Example: ebpf-cast cast eth0 --to veth1 --to veth2:nonref=0.5 --to veth3:key --port 5000
     Cast(CastArgs),
+    /// See it work: a camera, an edge node and three consumers in private namespaces.
+    ///
+    /// Builds a sandbox of network namespaces, casts the built-in 10 s clip to consumers with
+    /// policies all, nonref=0.5 and key, prints a live table and a final comparison, and
+    /// removes everything it made (also on Ctrl-C).
+    Demo(DemoArgs),
     /// Stream an MPEG-TS file over UDP, paced in real time by its PCR.
     ///
     /// Example: ebpf-cast send camera.ts 10.0.0.1:5000 --rtp --loop 3

@@ -56,6 +56,18 @@ pub fn on_interface(ifindex: u32, ifname: &str) -> Result<Vec<Installed>> {
     Ok(found)
 }
 
+/// Refuses an interface that another ebpf-cast already uses, before anything is loaded.
+pub fn refuse_if_taken(ifindex: u32, ifname: &str) -> Result<()> {
+    if let Some(inst) = on_interface(ifindex, ifname)?.first() {
+        return Err(crate::error::input(format!(
+            "interface {ifname} is already used by another ebpf-cast {} (program {}, attached via {}): \
+             stop that process, or run `ebpf-cast detach {ifname}` if it is gone",
+            inst.role, inst.prog_id, inst.hook
+        )));
+    }
+    Ok(())
+}
+
 /// Removes one attachment, whichever process made it.
 pub fn detach(inst: &Installed) -> Result<()> {
     match (inst.hook, inst.link_id) {

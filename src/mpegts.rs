@@ -168,7 +168,10 @@ mod tests {
         let pmt = pkt(
             0x1000,
             true,
-            &[0, 2, 0xb0, 23, 0, 1, 0xc1, 0, 0, 0xe2, 0, 0xf0, 0, 0x0f, 0xe1, 1, 0xf0, 0, 0x24, 0xe2, 0, 0xf0, 0, 1, 2, 3, 4],
+            &[
+                0, 2, 0xb0, 23, 0, 1, 0xc1, 0, 0, 0xe2, 0, 0xf0, 0, 0x0f, 0xe1, 1, 0xf0, 0, 0x24, 0xe2, 0,
+                0xf0, 0, 1, 2, 3, 4,
+            ],
         );
         assert_eq!(pmt_video(&pmt), Some((0x200, Codec::H265)));
     }

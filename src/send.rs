@@ -56,7 +56,9 @@ pub fn parse_bitrate(s: &str) -> Result<u64, String> {
 /// Checks that `data` is MPEG-TS: whole 188-byte packets, each starting with the sync byte.
 pub fn validate_ts(data: &[u8], name: &str) -> Result<()> {
     let bad = |why: String| {
-        input(format!("{name} is not an MPEG-TS file ({why}): give a .ts file, e.g. made with `ffmpeg ... -f mpegts`"))
+        input(format!(
+            "{name} is not an MPEG-TS file ({why}): give a .ts file, e.g. made with `ffmpeg ... -f mpegts`"
+        ))
     };
     if data.is_empty() {
         return Err(bad("it is empty".into()));
@@ -73,11 +75,8 @@ pub fn validate_ts(data: &[u8], name: &str) -> Result<()> {
 /// When each TS packet is due, from the start of the stream: interpolated between PCRs.
 pub fn packet_times(ts: &[u8]) -> Vec<Duration> {
     let n = ts.len() / mpegts::TS_SIZE;
-    let pcrs: Vec<(usize, u64)> = ts
-        .chunks(mpegts::TS_SIZE)
-        .enumerate()
-        .filter_map(|(i, p)| mpegts::pcr(p).map(|v| (i, v)))
-        .collect();
+    let pcrs: Vec<(usize, u64)> =
+        ts.chunks(mpegts::TS_SIZE).enumerate().filter_map(|(i, p)| mpegts::pcr(p).map(|v| (i, v))).collect();
     if pcrs.len() < 2 {
         return vec![Duration::ZERO; n];
     }
@@ -227,12 +226,7 @@ pub fn run(args: &SendArgs) -> Result<()> {
         Some(&stop),
         |s| {
             if tty {
-                eprint!(
-                    "\r{:7.1} s  {:8.3} Mbit/s  {:9} datagrams",
-                    s.seconds,
-                    s.bitrate / 1e6,
-                    s.datagrams
-                );
+                eprint!("\r{:7.1} s  {:8.3} Mbit/s  {:9} datagrams", s.seconds, s.bitrate / 1e6, s.datagrams);
                 let _ = std::io::stderr().flush();
             }
         },

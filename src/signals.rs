@@ -21,6 +21,11 @@ impl Stop {
         Ok(Stop(flag))
     }
 
+    /// Asks everything that watches this flag to stop, as a signal would.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
     pub fn requested(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }

@@ -58,7 +58,7 @@ pub fn run(args: &SwitchArgs) -> Result<()> {
     let b = Iface::ethernet(&args.b)?;
     preflight::require_bpf_privileges("ebpf-cast switch")?;
     for iface in [&a, &b] {
-        refuse_if_taken(iface)?;
+        installed::refuse_if_taken(iface.index, &iface.name)?;
     }
 
     let mut obj = MaybeUninit::uninit();
@@ -111,18 +111,6 @@ pub fn run(args: &SwitchArgs) -> Result<()> {
     }
     drop(att_a);
     drop(att_b);
-    Ok(())
-}
-
-/// An interface already in use by another ebpf-cast is refused before anything is loaded.
-fn refuse_if_taken(iface: &Iface) -> Result<()> {
-    if let Some(inst) = installed::on_interface(iface.index, &iface.name)?.first() {
-        return Err(input(format!(
-            "interface {} is already used by another ebpf-cast {} (program {}, attached via {}): \
-             stop that process, or run `ebpf-cast detach {}` if it is gone",
-            iface.name, inst.role, inst.prog_id, inst.hook, iface.name
-        )));
-    }
     Ok(())
 }
 

@@ -18,9 +18,16 @@ fn pair() -> (Netns, Netns) {
 }
 
 /// Runs recv in `rx` and send in `tx`; returns (recv report, send summary, send wall time).
-fn send_to_recv(tx: &Netns, rx: &Netns, clip: &std::path::Path, send_args: &[&str], out: &std::path::Path) -> (Value, Value, Duration) {
+fn send_to_recv(
+    tx: &Netns,
+    rx: &Netns,
+    clip: &std::path::Path,
+    send_args: &[&str],
+    out: &std::path::Path,
+) -> (Value, Value, Duration) {
     let mut r = rx.cmd(bin());
-    r.args(["recv", &format!("{RX_IP}:5000"), "--json", "--idle", "1.5", "--duration", "60", "--out"]).arg(out);
+    r.args(["recv", &format!("{RX_IP}:5000"), "--json", "--idle", "1.5", "--duration", "60", "--out"])
+        .arg(out);
     let recv = Proc::spawn(r);
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
@@ -31,11 +38,7 @@ fn send_to_recv(tx: &Netns, rx: &Netns, clip: &std::path::Path, send_args: &[&st
     assert!(sent.status.success(), "send: {}", String::from_utf8_lossy(&sent.stderr));
     let (report, status) = recv.finish(Duration::from_secs(20));
     assert!(status.success(), "recv: {report}");
-    (
-        serde_json::from_str(report.trim()).unwrap(),
-        serde_json::from_slice(&sent.stdout).unwrap(),
-        took,
-    )
+    (serde_json::from_str(report.trim()).unwrap(), serde_json::from_slice(&sent.stdout).unwrap(), took)
 }
 
 #[test]
@@ -68,7 +71,11 @@ fn recv_counts_frames_like_ffmpeg() {
         return;
     }
     let (tx, rx) = pair();
-    for (name, args) in [("h264-bpyramid-aac", H264_BPYRAMID_AAC), ("h265-aac", H265_AAC), ("h264-flat-b-pid200", H264_FLAT_B_PID200)] {
+    for (name, args) in [
+        ("h264-bpyramid-aac", H264_BPYRAMID_AAC),
+        ("h265-aac", H265_AAC),
+        ("h264-flat-b-pid200", H264_FLAT_B_PID200),
+    ] {
         let clip = clip(name, args);
         let kinds = frame_kinds(&clip);
         let out = clip.with_file_name(format!("recv-{name}.ts"));
