@@ -4,10 +4,11 @@
 use std::{fs, path::Path};
 
 const SYSCTL: &str = "/proc/sys/net/core/netdev_max_backlog";
+const KERNEL_DEFAULT: u64 = 1000;
 
 /// Backlog that holds the copies of a burst of datagrams (several arrive per softirq run).
 pub fn needed(outputs: usize) -> u64 {
-    (outputs as u64 * 8).max(1000)
+    (outputs as u64 * 8).max(KERNEL_DEFAULT)
 }
 
 /// The limit as it was before ebpf-cast raised it; restored on drop if nobody changed it since.
@@ -27,6 +28,9 @@ pub enum Backlog {
 /// Makes sure the backlog holds `outputs` copies per datagram, raising it when `tune` is set.
 pub fn ensure(outputs: usize, tune: bool) -> Backlog {
     let want = needed(outputs);
+    if want <= KERNEL_DEFAULT {
+        return Backlog::Enough(KERNEL_DEFAULT); // the kernel's minimum default is enough
+    }
     let hint = format!(
         "net.core.netdev_max_backlog should be at least {want} for {outputs} outputs, or copies are \
          dropped silently: run `sysctl -w net.core.netdev_max_backlog={want}` in the host's network namespace"

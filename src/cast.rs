@@ -270,7 +270,8 @@ fn print_outputs(inp: &Iface, outputs: &[Output], args: &CastArgs, hook: attach:
         let ports = if args.port.is_empty() {
             "every UDP flow carrying MPEG-TS".to_string()
         } else {
-            format!("UDP ports {:?}", args.port)
+            let ports: Vec<String> = args.port.iter().map(u16::to_string).collect();
+            format!("UDP port{} {}", if ports.len() > 1 { "s" } else { "" }, ports.join(", "))
         };
         println!(
             "\ncasting {ports} from {} to {} outputs (attached via {hook}); Ctrl-C to stop",

@@ -20,6 +20,7 @@ unsafe impl plain::Plain for cast::types::cast_ostat {}
 unsafe impl plain::Plain for cast::types::flow_key {}
 unsafe impl plain::Plain for cast::types::cast_flow {}
 unsafe impl plain::Plain for cast::types::rodata {}
+unsafe impl plain::Plain for cast::types::bss {}
 
 /// Opens a skeleton, with the kernel BTF path of preflight::kernel_btf_path() when it is not the default.
 pub fn open<'obj, B: SkelBuilder<'obj>>(

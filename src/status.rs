@@ -71,6 +71,9 @@ fn details(inst: Installed) -> Entry {
             mode = SwitchMode::from_value(ro.sw_mode).to_string();
         }
         peer = switch_peer(&inst);
+    } else if inst.role == "cast" {
+        mode = "cast".to_string();
+        peer = cast_outputs(&inst).map(|n| format!("{n} outputs"));
     }
     Entry { inst, mode, peer }
 }
@@ -81,6 +84,18 @@ fn switch_peer(inst: &Installed) -> Option<String> {
     let per_cpu = map.lookup_percpu(&inst.ifindex.to_ne_bytes(), libbpf_rs::MapFlags::ANY).ok()??;
     let port: sw::sw_port = skel::from_bytes(per_cpu.first()?)?;
     Some(iface::name_of(port.out_ifindex).unwrap_or_else(|| format!("ifindex {}", port.out_ifindex)))
+}
+
+/// Number of outputs in the cast's active table (.bss: two tables, then the active index).
+fn cast_outputs(inst: &Installed) -> Option<u32> {
+    use libbpf_rs::MapCore;
+    let map = inst.map_ids.iter().find_map(|&id| {
+        let m = libbpf_rs::MapHandle::from_map_id(id).ok()?;
+        m.name().to_string_lossy().ends_with(".bss").then_some(m)
+    })?;
+    let bss = map.lookup(&0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY).ok()??;
+    let bss: crate::skel::cast::types::bss = crate::skel::from_bytes(&bss)?;
+    Some(bss.cast_tabs[(bss.cast_active & 1) as usize].n_out)
 }
 
 /// "YYYY-MM-DD HH:MM:SS" in UTC, without a calendar crate.
