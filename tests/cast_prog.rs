@@ -233,10 +233,13 @@ fn leaves_everything_else_alone() {
         assert!(r.flows.is_empty());
         assert_eq!(r.outs[0], f, "passed unchanged");
     }
-    // With --port, a datagram on that port is cast even if it is not TS.
-    let r = run(Cfg { ports: vec![5000], ..Default::default() }, vec![frame(&Net::default(), &[0x11; 300])]);
-    assert_eq!(r.verdicts, vec![TC_ACT_SHOT]);
-    assert_eq!(r.flows.len(), 1);
+    // With --port, a datagram on that port is cast whole even if it is not TS.
+    let f = frame(&Net::default(), &[0x11; 300]);
+    let r = run(Cfg { ports: vec![5000], outputs: vec![(128, 0)], ..Default::default() }, vec![f.clone()]);
+    assert_eq!(r.verdicts, vec![TC_ACT_REDIRECT]);
+    assert_eq!(r.outs[0], f);
+    assert_eq!((r.flows.len(), r.flows[0].1.unedited), (1, 1));
+    assert_eq!(r.ostats[0].packets, 1);
 }
 
 #[test]

@@ -394,8 +394,8 @@ int ecast_cast_in(struct __sk_buff *skb)
 	f->packets++;
 	f->bytes += skb->len;
 
-	if (d.n_orig > TS_PER_DGRAM || skb->gso_size)
-		f->unedited++; /* cast whole */
+	if (!d.n_orig || d.n_orig > TS_PER_DGRAM || skb->gso_size)
+		f->unedited++; /* not TS (--port), too long, or GSO: cast whole */
 	else
 		d.editable = 1;
 	for (__u32 i = 0; i < TS_PER_DGRAM && d.editable; i++) {
@@ -448,7 +448,7 @@ int ecast_cast_in(struct __sk_buff *skb)
 		}
 		d.flags[i] = fl;
 	}
-	d.n_ts = d.n_orig;
+	d.n_ts = d.editable ? d.n_orig : 1; /* a datagram cast whole is never empty */
 
 	tab = &cast_tabs[cast_active & 1];
 	n = tab->n_out;
