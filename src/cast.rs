@@ -11,7 +11,7 @@ use crate::{
     backlog::{self, Backlog},
     error::input,
     iface::Iface,
-    installed,
+    installed, pins,
     policy::{OutputSpec, Policy},
     preflight,
     signals::Stop,
@@ -76,6 +76,9 @@ pub struct CastArgs {
     /// Do not raise net.core.netdev_max_backlog for many outputs (only warn)
     #[arg(long)]
     pub no_tune: bool,
+    /// Instance name for `stats`, `out` and `status` (default: the input interface)
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 fn parse_pid(s: &str) -> Result<u16, String> {
@@ -153,6 +156,8 @@ fn validate(args: &CastArgs) -> Result<Vec<Output>> {
 
 /// What a cast needs, checked.
 pub struct CastConfig {
+    /// Instance name: its pins live in /sys/fs/bpf/ebpf-cast/NAME.
+    pub name: String,
     pub input: Iface,
     pub outputs: Vec<Output>,
     pub ports: Vec<u16>,
@@ -197,8 +202,27 @@ impl<'obj> Caster<'obj> {
         }
         table.n_out = order.len() as u32;
         bss.cast_active = 0;
+        let meta = &mut bss.cast_meta;
+        meta.owner_pid = std::process::id();
+        meta.in_ifindex = cfg.input.index;
+        pins::set_cstr(&mut meta.input, &cfg.input.name);
+        pins::set_cstr(&mut meta.name, &cfg.name);
+        meta.n_slots = cfg.outputs.len() as u32;
+        for o in &cfg.outputs {
+            pins::set_cstr(&mut meta.slot_name[o.slot as usize], &o.iface.name);
+            meta.slot_level[o.slot as usize] = o.policy.level();
+        }
         let attachment = attach::attach(&skel.progs.ecast_cast_in, &cfg.input, cfg.attach)?;
         Ok(Caster { skel, attachment, outputs: cfg.outputs.clone() })
+    }
+
+    /// Pins the instance's maps under /sys/fs/bpf/ebpf-cast/NAME (removed when dropped).
+    pub fn pin(&mut self, name: &str) -> Result<pins::Pinned> {
+        let m = &mut self.skel.maps;
+        pins::Pinned::new(
+            name,
+            &mut [("bss", &mut m.bss), ("ostats", &mut m.cast_ostats), ("flows", &mut m.cast_flows)],
+        )
     }
 
     pub fn hook(&self) -> attach::Hook {
@@ -206,7 +230,9 @@ impl<'obj> Caster<'obj> {
     }
 
     pub fn stats(&self) -> Result<Stats> {
-        Stats::read(&self.skel, &self.outputs)
+        let outs: Vec<(u32, String, String)> =
+            self.outputs.iter().map(|o| (o.slot, o.iface.name.clone(), o.policy.to_string())).collect();
+        Stats::read(&self.skel.maps.cast_ostats, &self.skel.maps.cast_flows, &outs)
     }
 }
 
@@ -217,7 +243,11 @@ pub fn run(args: &CastArgs) -> Result<()> {
     plan(&levels)?;
     preflight::require_bpf_privileges("ebpf-cast cast")?;
     installed::refuse_if_taken(input.index, &input.name)?;
+    let name = args.name.clone().unwrap_or_else(|| input.name.clone());
+    pins::check_name(&name)?;
+    refuse_running_instance(&name)?;
     let cfg = CastConfig {
+        name,
         input,
         outputs,
         ports: args.port.clone(),
@@ -228,7 +258,8 @@ pub fn run(args: &CastArgs) -> Result<()> {
     let backlog = backlog::ensure(cfg.outputs.len(), !args.no_tune);
     let stop = Stop::install()?;
     let mut obj = MaybeUninit::uninit();
-    let caster = Caster::start(&cfg, &mut obj)?;
+    let mut caster = Caster::start(&cfg, &mut obj)?;
+    let pinned = caster.pin(&cfg.name)?;
 
     print_outputs(&cfg.input, &cfg.outputs, args, caster.hook(), &backlog);
     let interval = args.stats_interval.map(Duration::from_secs_f64);
@@ -241,8 +272,23 @@ pub fn run(args: &CastArgs) -> Result<()> {
             break;
         }
     }
+    drop(pinned);
     drop(caster);
     drop(backlog);
+    Ok(())
+}
+
+/// One live instance per name; the pins of a dead one are replaced.
+fn refuse_running_instance(name: &str) -> Result<()> {
+    if let Ok(inst) = pins::Instance::open(name) {
+        let bss = inst.read_bss()?;
+        let pid = bss.cast_meta.owner_pid;
+        if pins::owner_alive(pid) {
+            return Err(input(format!(
+                "a cast named {name} is already running (pid {pid}): give this one another --name"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -317,18 +363,17 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn read(skel: &CastSkel, outputs: &[Output]) -> Result<Stats> {
+    /// Reads the counters of the outputs (slot, interface, policy) and of every flow.
+    pub fn read(
+        ostats: &dyn MapCore,
+        flows_map: &dyn MapCore,
+        outputs: &[(u32, String, String)],
+    ) -> Result<Stats> {
         let mut outs = Vec::new();
-        for o in outputs {
-            let mut s = OutputStats {
-                interface: o.iface.name.clone(),
-                policy: o.policy.to_string(),
-                ..Default::default()
-            };
-            let per_cpu = skel
-                .maps
-                .cast_ostats
-                .lookup_percpu(&o.slot.to_ne_bytes(), MapFlags::ANY)
+        for (slot, name, policy) in outputs {
+            let mut s = OutputStats { interface: name.clone(), policy: policy.clone(), ..Default::default() };
+            let per_cpu = ostats
+                .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
                 .context("reading output statistics")?
                 .unwrap_or_default();
             for b in per_cpu {
@@ -342,8 +387,8 @@ impl Stats {
             outs.push(s);
         }
         let mut flows = Vec::new();
-        for k in skel.maps.cast_flows.keys() {
-            let Some(v) = skel.maps.cast_flows.lookup(&k, MapFlags::ANY)? else { continue };
+        for k in flows_map.keys() {
+            let Some(v) = flows_map.lookup(&k, MapFlags::ANY)? else { continue };
             let key: types::flow_key = skel::from_bytes(&k).context("flow_key size")?;
             let f: types::cast_flow = skel::from_bytes(&v).context("cast_flow size")?;
             flows.push(FlowStats {
@@ -363,7 +408,7 @@ impl Stats {
         Ok(Stats { outputs: outs, flows })
     }
 
-    fn print(&self, json: bool, last: bool) {
+    pub fn print(&self, json: bool, last: bool) {
         if json {
             let event = if last { "final" } else { "stats" };
             println!("{}", serde_json::json!({"event": event, "outputs": self.outputs, "flows": self.flows}));

@@ -2,7 +2,8 @@
 use clap::{Parser, Subcommand};
 
 use crate::{
-    attach::AttachMode, cast::CastArgs, demo::DemoArgs, recv::RecvArgs, send::SendArgs, switch::SwitchMode,
+    attach::AttachMode, cast::CastArgs, demo::DemoArgs, recv::RecvArgs, send::SendArgs, stats::StatsArgs,
+    switch::SwitchMode,
 };
 
 /// ebpf-cast: an in-kernel, content-aware packet switch for live video.
@@ -13,6 +14,10 @@ use crate::{
 #[derive(Debug, Parser)]
 #[command(name = "ebpf-cast", version, about, long_about, arg_required_else_help = true)]
 pub struct Cli {
+    /// Run in this network namespace (as `ip netns exec NAME`, but keeping the host's
+    /// /sys/fs/bpf, so that pins are shared between invocations)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub netns: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -55,6 +60,10 @@ pub enum Command {
     ///
     /// Example: ebpf-cast recv 0.0.0.0:5000 --out got.ts --duration 10
     Recv(RecvArgs),
+    /// Counters of running casts (per output and per flow), from their pinned maps.
+    ///
+    /// Example: ebpf-cast stats eth1 --watch 2
+    Stats(StatsArgs),
     /// List the interfaces where ebpf-cast programs are attached in this network namespace.
     Status {
         /// Print JSON instead of a table

@@ -66,6 +66,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let pol = policies;
     let edge_thread = sandbox::spawn_in(&edge, move || {
         let cfg = CastConfig {
+            name: "demo".to_string(),
             input: Iface::ethernet("in0")?,
             outputs: pol
                 .iter()
@@ -98,12 +99,15 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     ready_rx.recv().context("the edge thread ended")??;
 
     // The consumers: plain UDP sockets, analysed with the kernel's own classifier.
+    let (bound_tx, bound_rx) = mpsc::channel::<()>();
     let rx_threads: Vec<_> = consumers
         .iter()
         .map(|ns| {
             let s = stop.clone();
+            let bound = bound_tx.clone();
             sandbox::spawn_in(ns, move || {
                 let sock = recv::bind(format!("{EDGE_IP}:{PORT}").parse()?)?;
+                let _ = bound.send(());
                 sock.set_read_timeout(Some(Duration::from_millis(100)))?;
                 let mut an = Analyzer::default();
                 let mut buf = vec![0u8; 65536];
@@ -122,6 +126,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             })
         })
         .collect();
+
+    // Every consumer listens before the camera starts.
+    for _ in &consumers {
+        bound_rx.recv_timeout(Duration::from_secs(10)).context("a consumer did not start")?;
+    }
 
     // The camera: the built-in clip, in real time.
     let cam_stop = stop.clone();

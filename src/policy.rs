@@ -35,6 +35,18 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// The policy a kernel level stands for (the inverse of level()).
+    pub fn from_level(level: u16) -> Policy {
+        match level {
+            LEVEL_ALL => Policy::All,
+            LEVEL_REF => Policy::Ref,
+            LEVEL_KEY => Policy::Key,
+            l => Policy::NonRef(f64::from(l) / 256.0),
+        }
+    }
+}
+
 impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -127,6 +139,13 @@ mod tests {
             format!("output v3: malformed policy 'half': use {POLICY_HELP}")
         );
         assert!(":key".parse::<OutputSpec>().is_err());
+    }
+
+    #[test]
+    fn levels_map_back_to_policies() {
+        for p in [Policy::All, Policy::Ref, Policy::Key, Policy::NonRef(0.5), Policy::NonRef(0.25)] {
+            assert_eq!(Policy::from_level(p.level()), p);
+        }
     }
 
     #[test]

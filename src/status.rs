@@ -6,6 +6,7 @@ use crate::{
     error::input,
     iface, installed,
     installed::Installed,
+    pins,
     skel::{self, switch::types as sw},
     switch::SwitchMode,
 };
@@ -18,11 +19,55 @@ struct Entry {
     peer: Option<String>,
 }
 
+#[derive(Serialize)]
+struct InstanceEntry {
+    name: String,
+    input: String,
+    owner_pid: u32,
+    running: bool,
+    outputs: Vec<String>,
+}
+
+/// Casts of this network namespace known by their pins; a dead owner means stale pins.
+fn instances() -> Vec<InstanceEntry> {
+    pins::list()
+        .into_iter()
+        .filter_map(|name| {
+            let inst = pins::Instance::open(&name).ok()?;
+            let bss = inst.read_bss().ok()?;
+            let outputs = inst.outputs(&bss).into_iter().map(|(_, o, p)| format!("{o}:{p}")).collect();
+            Some(InstanceEntry {
+                input: pins::cstr(&bss.cast_meta.input),
+                owner_pid: bss.cast_meta.owner_pid,
+                running: pins::owner_alive(bss.cast_meta.owner_pid),
+                outputs,
+                name,
+            })
+        })
+        .collect()
+}
+
 pub fn run(json: bool) -> Result<()> {
     let entries: Vec<Entry> = installed::all()?.into_iter().map(details).collect();
+    let insts = instances();
     if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"attachments": entries, "instances": insts}))?
+        );
         return Ok(());
+    }
+    if !insts.is_empty() {
+        println!("{:<16} {:<16} {:<22} OUTPUTS", "CAST", "INPUT", "STATE");
+        for i in &insts {
+            let state = if i.running {
+                format!("running (pid {})", i.owner_pid)
+            } else {
+                "STALE (detach it)".to_string()
+            };
+            println!("{:<16} {:<16} {:<22} {}", i.name, i.input, state, i.outputs.join(" "));
+        }
+        println!();
     }
     if entries.is_empty() {
         println!("no ebpf-cast program is attached in this network namespace");
@@ -51,7 +96,8 @@ pub fn detach(name: &str) -> Result<()> {
     let index = iface::index_of(name)?;
     crate::preflight::require_bpf_privileges("ebpf-cast detach")?;
     let found = installed::on_interface(index, name)?;
-    if found.is_empty() {
+    let casts: Vec<InstanceEntry> = instances().into_iter().filter(|i| i.input == name).collect();
+    if found.is_empty() && casts.is_empty() {
         return Err(input(format!(
             "no ebpf-cast program is attached to {name}; `ebpf-cast status` lists them"
         )));
@@ -59,6 +105,10 @@ pub fn detach(name: &str) -> Result<()> {
     for inst in &found {
         installed::detach(inst)?;
         println!("detached ebpf-cast {} (program {}, {}) from {name}", inst.role, inst.prog_id, inst.hook);
+    }
+    for c in &casts {
+        pins::remove(&c.name)?;
+        println!("removed the pins of cast {}", c.name);
     }
     Ok(())
 }

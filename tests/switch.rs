@@ -59,7 +59,7 @@ fn status_json(ns: &Netns) -> Vec<Value> {
         c
     });
     assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()["attachments"].as_array().unwrap().clone()
 }
 
 fn frame_bytes(payloads: &[Vec<u8>]) -> u64 {

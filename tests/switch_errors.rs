@@ -69,7 +69,7 @@ fn an_interface_used_by_a_running_instance_is_refused() {
     first.wait_for("Ctrl-C to stop", Duration::from_secs(20));
     let prog_id = ns.sh(&format!("{} status --json", bin()));
     let v: serde_json::Value = serde_json::from_str(&prog_id).unwrap();
-    let id = v[0]["prog_id"].as_u64().unwrap();
+    let id = v["attachments"][0]["prog_id"].as_u64().unwrap();
     let (code, err) = switch_in(&ns, &["c", "a"], &[]);
     assert_eq!(code, 2);
     assert_eq!(
@@ -82,7 +82,7 @@ fn an_interface_used_by_a_running_instance_is_refused() {
     // c was not touched, and the first instance still owns exactly a and b.
     let st: serde_json::Value = serde_json::from_str(&ns.sh(&format!("{} status --json", bin()))).unwrap();
     let mut ifs: Vec<&str> =
-        st.as_array().unwrap().iter().map(|e| e["interface"].as_str().unwrap()).collect();
+        st["attachments"].as_array().unwrap().iter().map(|e| e["interface"].as_str().unwrap()).collect();
     ifs.sort();
     assert_eq!(ifs, ["a", "b"]);
 }

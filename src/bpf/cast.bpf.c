@@ -22,6 +22,7 @@ const volatile __u8 cfg_codec;                  /* with cfg_video_pid: enum code
 /* Outputs. Userspace fills the inactive table, then flips cast_active. */
 struct cast_table cast_tabs[2];
 __u32 cast_active;
+struct cast_meta cast_meta;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -49,6 +49,19 @@ struct cast_table {
 	struct cast_out out[CAST_MAX_OUT];
 };
 
+/* Who runs the instance and what its output slots are: written and read by userspace only
+ * (the program never reads it), kept in .bss so one pinned map holds the instance's state. */
+struct cast_meta {
+	__u32 owner_pid;                   /* the `ebpf-cast cast` process */
+	__u32 in_ifindex;
+	__u32 gen;                         /* bumped at every change of the outputs */
+	__u32 n_slots;                     /* slots in use are below this */
+	char input[16];
+	char name[16];                     /* instance name (--name) */
+	char slot_name[CAST_MAX_OUT][16];  /* output interface per slot; empty: free */
+	__u16 slot_level[CAST_MAX_OUT];    /* policy level per slot */
+};
+
 /* Per output, per CPU. */
 struct cast_ostat {
 	__u64 packets;         /* datagrams sent */

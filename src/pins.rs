@@ -1,0 +1,193 @@
+//! A running cast's state pinned under bpffs, one directory per instance, so that other
+//! invocations (`stats`, `status`, `out`) can read and steer it.
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result};
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
+
+use crate::{error::input, skel::cast::types};
+
+pub const BPFFS: &str = "/sys/fs/bpf";
+pub const ROOT: &str = "/sys/fs/bpf/ebpf-cast";
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+/// Mounts bpffs on /sys/fs/bpf when it is not there (a fresh boot, or `ip netns exec`, which
+/// remounts /sys: pins made there are seen only in that mount namespace; prefer --netns).
+pub fn ensure_bpffs() -> Result<()> {
+    let is_bpffs =
+        nix::sys::statfs::statfs(BPFFS).is_ok_and(|s| s.filesystem_type().0 as i64 == BPF_FS_MAGIC);
+    if !is_bpffs {
+        nix::mount::mount(Some("bpf"), BPFFS, Some("bpf"), nix::mount::MsFlags::empty(), None::<&str>)
+            .with_context(|| format!("mounting the BPF filesystem on {BPFFS}"))?;
+    }
+    Ok(())
+}
+
+/// Instances are kept per network namespace: ROOT/net-INODE/NAME.
+pub fn ns_dir() -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata("/proc/thread-self/ns/net").map(|m| m.ino()).unwrap_or(0);
+    Path::new(ROOT).join(format!("net-{ino}"))
+}
+
+pub fn dir(name: &str) -> PathBuf {
+    ns_dir().join(name)
+}
+
+/// Instance names: interface-like, safe as a directory name.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !name.starts_with('.');
+    if !ok {
+        return Err(input(format!(
+            "'{name}' is not an instance name: use 1 to 15 letters, digits, '-', '_' or '.'"
+        )));
+    }
+    Ok(())
+}
+
+/// Pins made by the running cast; removed on Drop.
+pub struct Pinned {
+    dir: PathBuf,
+}
+
+impl Pinned {
+    /// Pins the maps into the instance's directory (root only).
+    pub fn new(name: &str, maps: &mut [(&str, &mut libbpf_rs::MapMut)]) -> Result<Pinned> {
+        ensure_bpffs()?;
+        let d = dir(name);
+        if d.exists() {
+            std::fs::remove_dir_all(&d).with_context(|| format!("removing stale pins in {}", d.display()))?;
+        }
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))?;
+        let pinned = Pinned { dir: d.clone() };
+        for (file, map) in maps.iter_mut() {
+            let path = d.join(file);
+            map.pin(&path).with_context(|| format!("pinning {}", path.display()))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(pinned)
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(parent) = self.dir.parent() {
+            let _ = std::fs::remove_dir(parent); // only if no other instance is left
+        }
+    }
+}
+
+/// Removes an instance's pins (of a dead process, or before `detach`).
+pub fn remove(name: &str) -> Result<()> {
+    let d = dir(name);
+    std::fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))?;
+    let _ = std::fs::remove_dir(ns_dir());
+    Ok(())
+}
+
+/// A cast instance opened through its pins.
+pub struct Instance {
+    pub name: String,
+    pub bss: MapHandle,
+    pub ostats: MapHandle,
+    pub flows: MapHandle,
+}
+
+impl Instance {
+    pub fn open(name: &str) -> Result<Instance> {
+        check_name(name)?;
+        let d = dir(name);
+        if !d.exists() {
+            let known = list();
+            let hint = if known.is_empty() {
+                "no cast is running (start one with `ebpf-cast cast`)".to_string()
+            } else {
+                format!("running: {}", known.join(", "))
+            };
+            return Err(input(format!("no cast named {name} in this network namespace: {hint}")));
+        }
+        let open = |f: &str| {
+            MapHandle::from_pinned_path(d.join(f))
+                .with_context(|| format!("opening {} (root only)", d.join(f).display()))
+        };
+        Ok(Instance {
+            name: name.to_string(),
+            bss: open("bss")?,
+            ostats: open("ostats")?,
+            flows: open("flows")?,
+        })
+    }
+
+    /// The instance's .bss: output tables and metadata.
+    pub fn read_bss(&self) -> Result<Box<types::bss>> {
+        let bytes = self.bss.lookup(&0u32.to_ne_bytes(), MapFlags::ANY)?.context("empty .bss")?;
+        let mut b: Box<types::bss> = Box::new(unsafe { std::mem::zeroed() });
+        // SAFETY: bss is plain data and `bytes` holds exactly one value.
+        let dst = unsafe { plain::as_mut_bytes(&mut *b) };
+        anyhow::ensure!(
+            dst.len() == bytes.len(),
+            "the pinned .bss has another layout: a different ebpf-cast version?"
+        );
+        dst.copy_from_slice(&bytes);
+        Ok(b)
+    }
+
+    pub fn write_bss(&self, b: &types::bss) -> Result<()> {
+        // SAFETY: bss is plain data.
+        let bytes = unsafe { plain::as_bytes(b) };
+        self.bss.update(&0u32.to_ne_bytes(), bytes, MapFlags::ANY).context("writing the instance's tables")
+    }
+
+    /// (slot, interface, policy) of every output in use.
+    pub fn outputs(&self, b: &types::bss) -> Vec<(u32, String, String)> {
+        (0..b.cast_meta.n_slots as usize)
+            .filter_map(|slot| {
+                let name = cstr(&b.cast_meta.slot_name[slot]);
+                (!name.is_empty()).then(|| {
+                    (
+                        slot as u32,
+                        name,
+                        crate::policy::Policy::from_level(b.cast_meta.slot_level[slot]).to_string(),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// Names of the instances of this network namespace that have pins.
+pub fn list() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(ns_dir())
+        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Whether the process that made an instance is still running.
+pub fn owner_alive(pid: u32) -> bool {
+    pid != 0
+        && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim().starts_with("ebpf-cast"))
+}
+
+pub fn cstr(b: &[i8]) -> String {
+    let bytes: Vec<u8> = b.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+pub fn set_cstr(dst: &mut [i8], s: &str) {
+    dst.fill(0);
+    let room = dst.len() - 1;
+    for (d, c) in dst.iter_mut().zip(s.bytes().take(room)) {
+        *d = c as i8;
+    }
+}

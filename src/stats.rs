@@ -1,0 +1,223 @@
+//! `ebpf-cast stats [NAME]`: counters of running casts, read from their pinned maps, as a table,
+//! JSON, a live view (--watch) or the Prometheus text format; `--reset` zeroes them.
+use std::{
+    fmt::Write as _,
+    io::{IsTerminal, Write},
+    time::{Duration, Instant},
+};
+
+use anyhow::Result;
+use libbpf_rs::{MapCore, MapFlags};
+use serde::Serialize;
+
+use crate::{
+    cast::Stats,
+    error::input,
+    pins::{self, Instance},
+    preflight,
+    signals::Stop,
+    skel::cast::types,
+};
+
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    /// Instance name (default: every running cast)
+    pub name: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Redraw every SECS seconds (default 1) until Ctrl-C
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "1")]
+    pub watch: Option<f64>,
+    /// Print the Prometheus text exposition format
+    #[arg(long, conflicts_with_all = ["json", "watch"])]
+    pub prometheus: bool,
+    /// Zero the counters
+    #[arg(long, conflicts_with_all = ["json", "watch", "prometheus"])]
+    pub reset: bool,
+}
+
+#[derive(Serialize)]
+struct Snapshot {
+    name: String,
+    input: String,
+    owner_pid: u32,
+    running: bool,
+    #[serde(flatten)]
+    stats: Stats,
+}
+
+fn snapshot(inst: &Instance) -> Result<Snapshot> {
+    let bss = inst.read_bss()?;
+    let stats = Stats::read(&inst.ostats, &inst.flows, &inst.outputs(&bss))?;
+    Ok(Snapshot {
+        name: inst.name.clone(),
+        input: pins::cstr(&bss.cast_meta.input),
+        owner_pid: bss.cast_meta.owner_pid,
+        running: pins::owner_alive(bss.cast_meta.owner_pid),
+        stats,
+    })
+}
+
+pub fn run(args: &StatsArgs) -> Result<()> {
+    preflight::require_bpf_privileges("ebpf-cast stats")?;
+    let names = match &args.name {
+        Some(n) => vec![n.clone()],
+        None => pins::list(),
+    };
+    if names.is_empty() {
+        return Err(input("no cast is running (its pins would be in /sys/fs/bpf/ebpf-cast)".to_string()));
+    }
+    let insts: Vec<Instance> = names.iter().map(|n| Instance::open(n)).collect::<Result<_>>()?;
+    if args.reset {
+        for i in &insts {
+            reset(i)?;
+            println!("reset the counters of {}", i.name);
+        }
+        return Ok(());
+    }
+    if args.prometheus {
+        print!("{}", prometheus(&insts.iter().map(snapshot).collect::<Result<Vec<_>>>()?));
+        return Ok(());
+    }
+    let Some(secs) = args.watch else {
+        let snaps = insts.iter().map(snapshot).collect::<Result<Vec<_>>>()?;
+        if args.json {
+            println!("{}", serde_json::to_string(&snaps)?);
+        } else {
+            for s in &snaps {
+                print_text(s, None);
+            }
+        }
+        return Ok(());
+    };
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(input(format!("--watch {secs}: give a positive number of seconds")));
+    }
+    let stop = Stop::install()?;
+    let tty = std::io::stdout().is_terminal();
+    let mut prev: Option<(Instant, Vec<Vec<u64>>)> = None;
+    loop {
+        let snaps = insts.iter().map(snapshot).collect::<Result<Vec<_>>>()?;
+        let now = Instant::now();
+        let bytes: Vec<Vec<u64>> =
+            snaps.iter().map(|s| s.stats.outputs.iter().map(|o| o.bytes).collect()).collect();
+        if args.json {
+            println!("{}", serde_json::to_string(&snaps)?);
+        } else {
+            if tty {
+                print!("\x1b[H\x1b[2J");
+            }
+            for (k, s) in snaps.iter().enumerate() {
+                let rates = prev.as_ref().map(|(t, b)| {
+                    let dt = (now - *t).as_secs_f64().max(1e-3);
+                    bytes[k]
+                        .iter()
+                        .zip(b.get(k).cloned().unwrap_or_default())
+                        .map(|(x, y)| x.saturating_sub(y) as f64 * 8.0 / dt)
+                        .collect::<Vec<f64>>()
+                });
+                print_text(s, rates.as_deref());
+            }
+        }
+        let _ = std::io::stdout().flush();
+        prev = Some((now, bytes));
+        if stop.sleep(Duration::from_secs_f64(secs)) {
+            return Ok(());
+        }
+    }
+}
+
+fn print_text(s: &Snapshot, rates: Option<&[f64]>) {
+    let state =
+        if s.running { format!("running, pid {}", s.owner_pid) } else { "STALE: its process is gone".into() };
+    println!("cast {} on {} ({state})", s.name, s.input);
+    println!(
+        "  {:<16} {:<12} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
+        "Output", "Policy", "Packets", "Bytes", "kbit/s", "Frames", "Dropped", "Errors"
+    );
+    for (i, o) in s.stats.outputs.iter().enumerate() {
+        let rate = rates.and_then(|r| r.get(i)).map_or("-".to_string(), |r| format!("{:.0}", r / 1e3));
+        println!(
+            "  {:<16} {:<12} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
+            o.interface, o.policy, o.packets, o.bytes, rate, o.frames_sent, o.frames_dropped, o.clone_errors
+        );
+    }
+    println!(
+        "  {:<46} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}",
+        "Flow", "PID", "Codec", "Key", "Ref", "Non-ref", "Datagrams"
+    );
+    for f in &s.stats.flows {
+        let pid = f.video_pid.map_or("-".to_string(), |p| format!("{p:#x}"));
+        println!(
+            "  {:<46} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}",
+            format!("{} -> {}", f.source, f.destination),
+            pid,
+            f.codec,
+            f.frames_key,
+            f.frames_ref,
+            f.frames_nonref,
+            f.datagrams
+        );
+    }
+}
+
+fn prometheus(snaps: &[Snapshot]) -> String {
+    let mut out = String::new();
+    let metrics: [(&str, &str, fn(&crate::cast::OutputStats) -> u64); 5] = [
+        ("ebpf_cast_output_packets_total", "Datagrams sent to the output.", |o| o.packets),
+        ("ebpf_cast_output_bytes_total", "Bytes sent to the output (Ethernet frames).", |o| o.bytes),
+        ("ebpf_cast_output_frames_sent_total", "Video frames sent to the output.", |o| o.frames_sent),
+        ("ebpf_cast_output_frames_dropped_total", "Video frames its policy dropped.", |o| o.frames_dropped),
+        ("ebpf_cast_output_clone_errors_total", "Copies the kernel failed to send.", |o| o.clone_errors),
+    ];
+    for (name, help, get) in metrics {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for s in snaps {
+            for o in &s.stats.outputs {
+                let _ = writeln!(
+                    out,
+                    "{name}{{instance=\"{}\",output=\"{}\",policy=\"{}\"}} {}",
+                    s.name,
+                    o.interface,
+                    o.policy,
+                    get(o)
+                );
+            }
+        }
+    }
+    let name = "ebpf_cast_flow_frames_total";
+    let _ = writeln!(out, "# HELP {name} Video frames seen in a flow, by kind.\n# TYPE {name} counter");
+    for s in snaps {
+        for f in &s.stats.flows {
+            for (kind, v) in [("key", f.frames_key), ("ref", f.frames_ref), ("nonref", f.frames_nonref)] {
+                let _ = writeln!(
+                    out,
+                    "{name}{{instance=\"{}\",source=\"{}\",destination=\"{}\",kind=\"{kind}\"}} {v}",
+                    s.name, f.source, f.destination
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Zeroes every output's and every flow's counters (the flows' learned state is kept).
+fn reset(inst: &Instance) -> Result<()> {
+    let ncpu = libbpf_rs::num_possible_cpus()?;
+    let zero = vec![0u8; std::mem::size_of::<types::cast_ostat>()];
+    for slot in 0..crate::cast::MAX_OUTPUTS as u32 {
+        inst.ostats.update_percpu(&slot.to_ne_bytes(), &vec![zero.clone(); ncpu], MapFlags::ANY)?;
+    }
+    for k in inst.flows.keys() {
+        let Some(v) = inst.flows.lookup(&k, MapFlags::ANY)? else { continue };
+        let Some(mut f) = crate::skel::from_bytes::<types::cast_flow>(&v) else { continue };
+        f.frames = [0; 4];
+        f.packets = 0;
+        f.bytes = 0;
+        f.unedited = 0;
+        // SAFETY: cast_flow is plain data.
+        let _ = inst.flows.update(&k, unsafe { plain::as_bytes(&f) }, MapFlags::EXIST);
+    }
+    Ok(())
+}
