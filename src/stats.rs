@@ -164,7 +164,8 @@ fn print_text(s: &Snapshot, rates: Option<&[f64]>) {
 
 fn prometheus(snaps: &[Snapshot]) -> String {
     let mut out = String::new();
-    let metrics: [(&str, &str, fn(&crate::cast::OutputStats) -> u64); 5] = [
+    type Metric = (&'static str, &'static str, fn(&crate::cast::OutputStats) -> u64);
+    let metrics: [Metric; 5] = [
         ("ebpf_cast_output_packets_total", "Datagrams sent to the output.", |o| o.packets),
         ("ebpf_cast_output_bytes_total", "Bytes sent to the output (Ethernet frames).", |o| o.bytes),
         ("ebpf_cast_output_frames_sent_total", "Video frames sent to the output.", |o| o.frames_sent),
