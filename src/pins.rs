@@ -17,8 +17,7 @@ const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 /// Mounts bpffs on /sys/fs/bpf when it is not there (a fresh boot, or `ip netns exec`, which
 /// remounts /sys: pins made there are seen only in that mount namespace; prefer --netns).
 pub fn ensure_bpffs() -> Result<()> {
-    let is_bpffs =
-        nix::sys::statfs::statfs(BPFFS).is_ok_and(|s| i64::from(s.filesystem_type().0) == BPF_FS_MAGIC);
+    let is_bpffs = nix::sys::statfs::statfs(BPFFS).is_ok_and(|s| s.filesystem_type().0 == BPF_FS_MAGIC);
     if !is_bpffs {
         nix::mount::mount(Some("bpf"), BPFFS, Some("bpf"), nix::mount::MsFlags::empty(), None::<&str>)
             .with_context(|| format!("mounting the BPF filesystem on {BPFFS}"))?;
