@@ -197,8 +197,13 @@ impl<'obj> Caster<'obj> {
         let table = &mut bss.cast_tabs[0];
         for (pos, &(i, class_id)) in order.iter().enumerate() {
             let o = &cfg.outputs[i];
-            table.out[pos] =
-                types::cast_out { ifindex: o.iface.index, level: levels[i], class_id, _pad: 0, slot: o.slot };
+            table.out[pos] = types::cast_out {
+                ifindex: o.iface.index,
+                level: levels[i],
+                class_id,
+                slot: o.slot,
+                ..Default::default()
+            };
         }
         table.n_out = order.len() as u32;
         bss.cast_active = 0;

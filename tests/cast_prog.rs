@@ -47,8 +47,13 @@ fn run(cfg: Cfg, frames: Vec<Vec<u8>>) -> Run {
         let mut skel = open.load().unwrap();
         let bss = skel.maps.bss_data.as_deref_mut().unwrap();
         for (i, (level, class_id)) in cfg.outputs.iter().enumerate() {
-            bss.cast_tabs[0].out[i] =
-                types::cast_out { ifindex: 1, level: *level, class_id: *class_id, _pad: 0, slot: i as u32 };
+            bss.cast_tabs[0].out[i] = types::cast_out {
+                ifindex: 1,
+                level: *level,
+                class_id: *class_id,
+                slot: i as u32,
+                ..Default::default()
+            };
         }
         bss.cast_tabs[0].n_out = cfg.outputs.len() as u32;
         let mut r = Run::default();

@@ -38,18 +38,12 @@ struct {
 	__type(value, struct cast_flow);
 } cast_flows SEC(".maps");
 
-/* One TS packet copied out of the datagram, per CPU (too big for the stack). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ts_buf);
-} cast_scratch SEC(".maps");
 
 #define TSF_VIDEO 1   /* on the flow's video PID */
 #define TSF_PCR 2     /* carries a PCR: never removed, emptied instead */
-#define TSF_AFONLY 4  /* no payload (as received, or emptied) */
+#define TSF_AFONLY 4  /* no payload now (as received, or emptied) */
 #define TSF_GONE 8    /* cut out of the datagram */
+#define TSF_PAYLOAD 16 /* had a payload as received */
 
 #define FAN_CONTINUE -1
 
@@ -59,6 +53,14 @@ struct dgram {
 	__u32 l3_off;
 	__u32 udp_off;
 	__u32 level;            /* policy level the datagram is edited for now */
+	__u32 len;              /* frame length as received */
+	__u32 key_gen_prev;     /* the flow's key_gen before this datagram */
+	__u32 daddr;            /* destination as received (IPv4), and as now in the frame */
+	__u32 cur_daddr;
+	__u16 dport;
+	__u16 cur_dport;
+	__u8 dmac[6];
+	__u8 cur_dmac[6];
 	__u8 n_orig;            /* TS packets as received */
 	__u8 n_ts;              /* TS packets still in it */
 	__u8 ipv6;
@@ -66,13 +68,42 @@ struct dgram {
 	__u8 editable;          /* has video and can be edited per TS packet */
 	__u8 n_frames;          /* frames that start in this datagram */
 	__u8 frames_sent;       /* of those, kept at the current level */
-	__u8 last;              /* the output being sent to is the last one */
+	__u8 last;              /* the output being sent to is the last one: redirect */
+	__u8 joining;           /* phase 2: serving outputs that wait for a keyframe */
+	__u8 snapped;           /* the frame as received is in the scratch snapshot */
+	__u8 _pad[2];
 	__u16 prio[TS_PER_DGRAM];
 	__u16 frame_prio[TS_PER_DGRAM];
 	__u8 flags[TS_PER_DGRAM];
+	__u8 flags0[TS_PER_DGRAM]; /* as received */
 	__u8 pos[TS_PER_DGRAM]; /* where original packet i now is */
 	__u8 cc[TS_PER_DGRAM];  /* continuity counter as received */
-	__u8 _pad2[3];
+	__u8 cc_start[CAST_MAX_CLASS]; /* the flow's class counters before this datagram */
+};
+
+/* Per-CPU scratch (too big for the stack): the datagram's state, one TS packet copied out
+ * of it, and the whole frame as it arrived, kept while outputs wait to join (they are served
+ * from the original). */
+struct scratch {
+	struct dgram d;
+	struct ts_buf b;
+	__u8 snap[SNAP_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} cast_scratch SEC(".maps");
+
+/* One edit: cut the packets below `cut`; number continuity counters as the class does, which
+ * keeps the packets at or above `count` (count < cut only for an output joining its class). */
+struct edit {
+	__u32 cut;
+	__u32 count;
+	__u32 class_id;
+	__u32 simulate; /* number from cc_start and leave the class's counter alone */
 };
 
 /* The classifier runs as global functions: each is verified once, whatever calls it. */
@@ -108,24 +139,25 @@ static __always_inline __u32 csum_word_diff(__u32 from, __u32 to, __u32 acc)
 }
 
 /*
- * Edits the datagram for a policy level: cuts out the TS packets with prio < level (a PCR
- * packet is emptied instead), renumbers the video continuity counters of the class, shrinks
- * the datagram and fixes the IP and UDP lengths and checksums. Returns 0, or -1 on error.
+ * Edits the datagram: cuts out the TS packets with prio < e->cut (a PCR packet is emptied
+ * instead), renumbers the video continuity counters, shrinks the datagram and fixes the IP and
+ * UDP lengths and checksums. Returns 0, or -1 on error.
  */
 __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf *b,
-			   struct cast_flow *f, struct cast_out *o)
+			   struct cast_flow *f, struct edit *e)
 {
-	__u32 w = 0, acc = 0, removed, level;
+	__u32 w = 0, acc = 0, removed, cut, count;
 	__u8 *ccp, cc;
 
-	if (!d || !b || !f || !o)
+	if (!d || !b || !f || !e)
 		return -1;
-	level = o->level;
-	ccp = &f->cc[o->class_id & (CAST_MAX_CLASS - 1)];
-	cc = *ccp;
+	cut = e->cut;
+	count = e->count;
+	ccp = &f->cc[e->class_id & (CAST_MAX_CLASS - 1)];
+	cc = e->simulate ? d->cc_start[e->class_id & (CAST_MAX_CLASS - 1)] : *ccp;
 	for (__u32 i = 0; i < TS_PER_DGRAM; i++) {
 		__u32 src, dst, hdr, new_hdr;
-		__u8 fl, out_cc;
+		__u8 fl;
 
 		if (i >= d->n_orig)
 			break;
@@ -145,8 +177,11 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 			continue;
 		}
 		if (!(cc & CC_VALID)) /* the class's first video packet keeps its counter */
-			cc = CC_VALID | ((d->cc[i] - ((fl & TSF_AFONLY) ? 0 : 1)) & 0x0f);
-		if (d->prio[i] < level && !(fl & TSF_AFONLY)) {
+			cc = CC_VALID | ((d->cc[i] - ((fl & TSF_PAYLOAD) ? 1 : 0)) & 0x0f);
+		/* The class's counter moves on at every packet with payload that the class keeps. */
+		if (d->prio[i] >= count && (fl & TSF_PAYLOAD) && !(fl & TSF_AFONLY))
+			cc = CC_VALID | ((cc + 1) & 0x0f);
+		if (d->prio[i] < cut && !(fl & TSF_AFONLY)) {
 			if (bpf_skb_load_bytes(skb, src, b, TS_SIZE))
 				return -1;
 			acc = bpf_csum_diff((void *)b, TS_SIZE, 0, 0, acc);
@@ -156,22 +191,18 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 			}
 			empty_keep_pcr(b);
 			d->flags[i] = fl | TSF_AFONLY;
-			b->b[3] = (b->b[3] & 0xf0) | (cc & 0x0f); /* no payload: counter unchanged */
+			b->b[3] = (b->b[3] & 0xf0) | (cc & 0x0f); /* no payload: the last counter */
 			acc = bpf_csum_diff(0, 0, (void *)b, TS_SIZE, acc);
 			if (bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
 				return -1;
 			d->pos[i] = w++;
 			continue;
 		}
-		/* Kept: a packet with payload takes the next counter, one without repeats the last. */
-		if (!(fl & TSF_AFONLY))
-			cc = CC_VALID | ((cc + 1) & 0x0f);
-		out_cc = cc & 0x0f;
 		if (src != dst) {
 			if (bpf_skb_load_bytes(skb, src, b, TS_SIZE))
 				return -1;
 			__builtin_memcpy(&hdr, b->b, 4);
-			b->b[3] = (b->b[3] & 0xf0) | out_cc;
+			b->b[3] = (b->b[3] & 0xf0) | (cc & 0x0f);
 			__builtin_memcpy(&new_hdr, b->b, 4);
 			acc = csum_word_diff(hdr, new_hdr, acc);
 			if (bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
@@ -180,7 +211,7 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 			if (bpf_skb_load_bytes(skb, src, &hdr, 4))
 				return -1;
 			new_hdr = hdr;
-			((__u8 *)&new_hdr)[3] = (((__u8 *)&hdr)[3] & 0xf0) | out_cc;
+			((__u8 *)&new_hdr)[3] = (((__u8 *)&hdr)[3] & 0xf0) | (cc & 0x0f);
 			if (new_hdr != hdr) {
 				acc = csum_word_diff(hdr, new_hdr, acc);
 				if (bpf_skb_store_bytes(skb, src, &new_hdr, 4, BPF_F_RECOMPUTE_CSUM))
@@ -189,35 +220,38 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 		}
 		d->pos[i] = w++;
 	}
-	*ccp = cc;
-	d->level = level;
+	/* A joining output numbers as its class would; the class's counter is its to keep,
+	 * unless no member of the class has numbered anything yet. */
+	if (!e->simulate || !(*ccp & CC_VALID))
+		*ccp = cc;
+	d->level = cut;
 	removed = d->n_ts - w;
 	d->n_ts = w;
 	if (removed) {
-		__u32 cut = removed * TS_SIZE;
+		__u32 cut_bytes = removed * TS_SIZE;
 		__u16 old_len, new_len;
 
-		if (bpf_skb_change_tail(skb, skb->len - cut, 0))
+		if (bpf_skb_change_tail(skb, skb->len - cut_bytes, 0))
 			return -1;
 		if (!w)
 			return 0; /* empty: this level sends nothing */
 		if (d->ipv6) {
 			if (bpf_skb_load_bytes(skb, d->l3_off + 4, &old_len, 2))
 				return -1;
-			new_len = bpf_htons(bpf_ntohs(old_len) - cut);
+			new_len = bpf_htons(bpf_ntohs(old_len) - cut_bytes);
 			if (bpf_skb_store_bytes(skb, d->l3_off + 4, &new_len, 2, BPF_F_RECOMPUTE_CSUM))
 				return -1;
 		} else {
 			if (bpf_skb_load_bytes(skb, d->l3_off + 2, &old_len, 2))
 				return -1;
-			new_len = bpf_htons(bpf_ntohs(old_len) - cut);
+			new_len = bpf_htons(bpf_ntohs(old_len) - cut_bytes);
 			if (bpf_l3_csum_replace(skb, d->l3_off + 10, old_len, new_len, 2) ||
 			    bpf_skb_store_bytes(skb, d->l3_off + 2, &new_len, 2, BPF_F_RECOMPUTE_CSUM))
 				return -1;
 		}
 		if (bpf_skb_load_bytes(skb, d->udp_off + 4, &old_len, 2))
 			return -1;
-		new_len = bpf_htons(bpf_ntohs(old_len) - cut);
+		new_len = bpf_htons(bpf_ntohs(old_len) - cut_bytes);
 		if (d->csum) {
 			/* The length is in the pseudo-header and in the UDP header. */
 			if (bpf_l4_csum_replace(skb, d->udp_off + 6, old_len, new_len,
@@ -234,25 +268,109 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 	return 0;
 }
 
-/* Sends the datagram to one output, editing it first when the output's level is higher than
- * the level it is edited for. Returns the verdict for the last output, else FAN_CONTINUE. */
+/* Puts the frame back as it arrived (for an output that needs less cut than the last one). */
+static __always_inline int restore(struct __sk_buff *skb, struct dgram *d, struct scratch *sc)
+{
+	__u32 len = d->len;
+
+	if (!d->snapped || len >= SNAP_MAX || len < 1)
+		return -1;
+	if (bpf_skb_change_tail(skb, len, 0) ||
+	    bpf_skb_store_bytes(skb, 0, sc->snap, len, BPF_F_RECOMPUTE_CSUM))
+		return -1;
+	for (int i = 0; i < TS_PER_DGRAM; i++) {
+		d->flags[i] = d->flags0[i];
+		d->pos[i] = i;
+	}
+	d->n_ts = d->n_orig;
+	d->level = 0;
+	d->cur_daddr = d->daddr;
+	d->cur_dport = d->dport;
+	__builtin_memcpy(d->cur_dmac, d->dmac, 6);
+	return 0;
+}
+
+static __always_inline int same_mac(const __u8 *a, const __u8 *b)
+{
+	return *(__u32 *)a == *(__u32 *)b && *(__u16 *)(a + 4) == *(__u16 *)(b + 4);
+}
+
+/* Rewrites the destination for a NAT output, or back to the original for the others. */
+static __always_inline int set_destination(struct __sk_buff *skb, struct dgram *d, struct cast_out *o)
+{
+	__u32 daddr = d->daddr;
+	__u16 dport = d->dport;
+	__u8 *dmac = d->dmac;
+
+	if (d->ipv6)
+		return 0; /* NAT is IPv4 only: IPv6 copies keep their headers */
+	if (o->flags & CAST_OUT_NAT) {
+		daddr = o->nat_daddr;
+		dport = o->nat_dport;
+		dmac = o->nat_dmac;
+	}
+	if (!same_mac(d->cur_dmac, dmac)) {
+		if (bpf_skb_store_bytes(skb, 0, dmac, 6, 0))
+			return -1;
+		__builtin_memcpy(d->cur_dmac, dmac, 6);
+	}
+	if (d->cur_daddr != daddr) {
+		if (d->csum &&
+		    bpf_l4_csum_replace(skb, d->udp_off + 6, d->cur_daddr, daddr,
+					BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4))
+			return -1;
+		if (bpf_l3_csum_replace(skb, d->l3_off + 10, d->cur_daddr, daddr, 4) ||
+		    bpf_skb_store_bytes(skb, d->l3_off + 16, &daddr, 4, 0))
+			return -1;
+		d->cur_daddr = daddr;
+	}
+	if (d->cur_dport != dport) {
+		if (d->csum &&
+		    bpf_l4_csum_replace(skb, d->udp_off + 6, d->cur_dport, dport, BPF_F_MARK_MANGLED_0 | 2))
+			return -1;
+		if (bpf_skb_store_bytes(skb, d->udp_off + 2, &dport, 2, 0))
+			return -1;
+		d->cur_dport = dport;
+	}
+	return 0;
+}
+
+/*
+ * Sends the datagram to one output. Phase 1 (d->joining == 0) serves the outputs that take the
+ * flow's video already, in level order, editing in place. Phase 2 serves the outputs that wait
+ * for a keyframe, each from the restored original. Returns the verdict for the last output,
+ * else FAN_CONTINUE.
+ */
 __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *d,
-		       struct ts_buf *b, struct cast_flow *f)
+		       struct scratch *sc, struct cast_flow *f)
 {
 	struct cast_ostat *st;
-	__u32 slot, level;
+	struct edit e = {};
+	__u32 slot, waiting;
 
-	if (!o || !d)
+	if (!o || !d || !sc || !f)
 		return TC_ACT_SHOT;
-	level = o->level;
-	if (d->editable && level > d->level) {
-		if (apply_level(skb, d, b, f, o))
+	waiting = o->gen_added > d->key_gen_prev;
+	if (waiting != d->joining)
+		return FAN_CONTINUE; /* served in the other phase */
+	e.count = o->level;
+	e.cut = o->level;
+	e.class_id = o->class_id;
+	if (waiting) {
+		/* No video until the flow's next keyframe: from its first packet on. */
+		e.cut = o->gen_added <= f->key_gen ? PRIO_KEY : LEVEL_NOVIDEO;
+		e.simulate = 1;
+		if (d->editable && d->level && restore(skb, d, sc))
+			return TC_ACT_SHOT;
+	}
+	if (d->editable && e.cut > d->level) {
+		if (apply_level(skb, d, &sc->b, f, &e))
 			return TC_ACT_SHOT; /* the datagram is in an unknown state: send no more */
 		d->frames_sent = 0;
 		for (__u32 k = 0; k < TS_PER_DGRAM; k++) {
 			if (k >= d->n_frames)
 				break;
-			if (d->frame_prio[k] >= level)
+			if (d->frame_prio[k] >= e.cut)
 				d->frames_sent++;
 		}
 	}
@@ -264,6 +382,8 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	}
 	if (!d->n_ts)
 		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
+	if (set_destination(skb, d, o))
+		return TC_ACT_SHOT;
 	if (st) {
 		st->packets++;
 		st->bytes += skb->len;
@@ -273,6 +393,29 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	if (bpf_clone_redirect(skb, o->ifindex, 0) && st)
 		st->clone_errors++;
 	return FAN_CONTINUE;
+}
+
+/* Phase 2: the outputs that wait for this flow's next keyframe, each from the original. */
+__noinline int fan_waiting(struct __sk_buff *skb, struct cast_table *tab, struct dgram *d,
+			   struct scratch *sc, struct cast_flow *f)
+{
+	__u32 n;
+
+	if (!tab || !d)
+		return TC_ACT_SHOT;
+	n = tab->n_out;
+	d->joining = 1;
+	d->last = 0;
+	for (__u32 i = 0; i < CAST_MAX_OUT; i++) {
+		int verdict;
+
+		if (i >= n)
+			break;
+		verdict = fan_one(skb, &tab->out[i], d, sc, f);
+		if (verdict != FAN_CONTINUE)
+			return verdict;
+	}
+	return TC_ACT_SHOT;
 }
 
 static __always_inline int port_wanted(__u16 dport)
@@ -332,29 +475,39 @@ SEC("tc")
 int ecast_cast_in(struct __sk_buff *skb)
 {
 	struct flow_key key = {};
-	struct dgram d = {};
+	struct dgram *dp;
 	struct cast_table *tab;
 	struct cast_flow *f;
+	struct scratch *sc;
 	struct ts_buf *b;
 	struct cursor c;
 	struct udphdr *udp;
-	__u32 zero = 0, n, payload, udp_len;
+	__u32 zero = 0, n, payload, udp_len, slow;
 	__u16 proto;
 	void *data;
 
+	sc = bpf_map_lookup_elem(&cast_scratch, &zero);
+	if (!sc)
+		return TC_ACT_OK;
+	dp = &sc->d;
+	__builtin_memset(dp, 0, sizeof(*dp));
 	/* Headers and TS headers are read in place: make a paged frame linear first. */
 	if (skb_data_end(skb) - skb_data(skb) < skb->len && bpf_skb_pull_data(skb, skb->len))
 		return TC_ACT_OK;
 	data = skb_data(skb);
 	c.pos = data;
 	c.end = skb_data_end(skb);
+	if (c.pos + ETH_HLEN > c.end)
+		return TC_ACT_OK;
+	__builtin_memcpy(dp->dmac, data, 6);
 	proto = parse_eth(&c);
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = parse_ipv4(&c);
 
 		if (!ip)
 			return TC_ACT_OK;
-		d.l3_off = (void *)ip - data;
+		dp->l3_off = (void *)ip - data;
+		dp->daddr = ip->daddr;
 		__builtin_memcpy(key.saddr, &ip->saddr, 4);
 		__builtin_memcpy(key.daddr, &ip->daddr, 4);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
@@ -362,8 +515,8 @@ int ecast_cast_in(struct __sk_buff *skb)
 
 		if (!ip6)
 			return TC_ACT_OK;
-		d.l3_off = (void *)ip6 - data;
-		d.ipv6 = 1;
+		dp->l3_off = (void *)ip6 - data;
+		dp->ipv6 = 1;
 		__builtin_memcpy(key.saddr, &ip6->saddr, 16);
 		__builtin_memcpy(key.daddr, &ip6->daddr, 16);
 		key.ipv6 = 1;
@@ -373,48 +526,57 @@ int ecast_cast_in(struct __sk_buff *skb)
 	udp = parse_udp(&c);
 	if (!udp || !port_wanted(udp->dest))
 		return TC_ACT_OK;
-	d.udp_off = (void *)udp - data;
-	d.csum = d.ipv6 || udp->check;
+	dp->udp_off = (void *)udp - data;
+	dp->csum = dp->ipv6 || udp->check;
+	dp->dport = udp->dest;
 	key.sport = udp->source;
 	key.dport = udp->dest;
 	skip_rtp(&c);
-	d.ts_off = c.pos - data;
+	dp->ts_off = c.pos - data;
 	udp_len = bpf_ntohs(udp->len);
-	payload = d.udp_off + udp_len > d.ts_off ? d.udp_off + udp_len - d.ts_off : 0;
-	if (d.udp_off + udp_len <= skb->len && payload && payload % TS_SIZE == 0 &&
+	payload = dp->udp_off + udp_len > dp->ts_off ? dp->udp_off + udp_len - dp->ts_off : 0;
+	if (dp->udp_off + udp_len <= skb->len && payload && payload % TS_SIZE == 0 &&
 	    c.pos + 1 <= c.end && *(__u8 *)c.pos == TS_SYNC) {
-		d.n_orig = payload / TS_SIZE > 255 ? 255 : payload / TS_SIZE;
+		dp->n_orig = payload / TS_SIZE > 255 ? 255 : payload / TS_SIZE;
 	} else if (!cfg_nports) {
 		return TC_ACT_OK; /* not MPEG-TS: not ours */
 	}
+	dp->cur_daddr = dp->daddr;
+	dp->cur_dport = dp->dport;
+	__builtin_memcpy(dp->cur_dmac, dp->dmac, 6);
+	dp->len = skb->len;
 
 	f = flow_of(&key);
-	b = bpf_map_lookup_elem(&cast_scratch, &zero);
-	if (!f || !b)
+	if (!f)
 		return TC_ACT_OK;
+	b = &sc->b;
+	tab = &cast_tabs[cast_active & 1];
+	dp->key_gen_prev = f->key_gen;
 	f->packets++;
 	f->bytes += skb->len;
 
-	if (!d.n_orig || d.n_orig > TS_PER_DGRAM || skb->gso_size)
+	if (!dp->n_orig || dp->n_orig > TS_PER_DGRAM || skb->gso_size)
 		f->unedited++; /* not TS (--port), too long, or GSO: cast whole */
 	else
-		d.editable = 1;
-	for (__u32 i = 0; i < TS_PER_DGRAM && d.editable; i++) {
-		__u32 off = d.ts_off + i * TS_SIZE;
+		dp->editable = 1;
+	for (__u32 i = 0; i < TS_PER_DGRAM && dp->editable; i++) {
+		__u32 off = dp->ts_off + i * TS_SIZE;
 		__u8 *h = data + (off & 0x1fff); /* bounded for the verifier */
 		__u16 pid;
 		__u8 fl = 0;
 
-		if (i >= d.n_orig)
+		if (i >= dp->n_orig)
 			break;
 		if ((void *)(h + 6) > c.end || h[0] != TS_SYNC) {
-			d.editable = 0; /* not TS after all: cast whole */
+			dp->editable = 0; /* not TS after all: cast whole */
 			break;
 		}
 		pid = ts_pid(h);
-		d.cc[i] = h[3] & 0x0f;
-		d.pos[i] = i;
-		if (!(h[3] & 0x10))
+		dp->cc[i] = h[3] & 0x0f;
+		dp->pos[i] = i;
+		if (h[3] & 0x10)
+			fl |= TSF_PAYLOAD;
+		else
 			fl |= TSF_AFONLY;
 		if ((h[3] & 0x20) && h[4] >= 7 && (h[5] & 0x10))
 			fl |= TSF_PCR;
@@ -427,45 +589,59 @@ int ecast_cast_in(struct __sk_buff *skb)
 					kind = frame_kind_of(b, f->codec);
 				f->kind = kind;
 				f->frames[kind & 3]++;
-				if (kind == FRAME_KEY)
-					f->prio = PRIO_KEEP;
-				else if (kind == FRAME_NONREF)
+				if (kind == FRAME_KEY) {
+					f->prio = PRIO_KEY;
+					f->key_gen = tab->gen; /* outputs added before now may join */
+				} else if (kind == FRAME_NONREF) {
 					f->prio = nonref_prio(f->nonref_seq++);
-				else
+				} else {
 					f->prio = PRIO_REF;
-				if (d.n_frames < TS_PER_DGRAM)
-					d.frame_prio[d.n_frames & 7] = f->prio;
-				d.n_frames++;
-				d.frames_sent = d.n_frames;
+				}
+				if (dp->n_frames < TS_PER_DGRAM)
+					dp->frame_prio[dp->n_frames & 7] = f->prio;
+				dp->n_frames++;
+				dp->frames_sent = dp->n_frames;
 			}
-			d.prio[i] = f->prio;
+			dp->prio[i] = f->prio;
 		} else {
-			d.prio[i] = PRIO_KEEP;
+			dp->prio[i] = PRIO_KEEP;
 			if ((h[1] & 0x40) && (pid == PID_PAT || pid == f->pmt_pid)) {
 				learn_psi(skb, off, pid, b, f);
 				data = skb_data(skb); /* helpers may have moved it */
 				c.end = skb_data_end(skb);
 			}
 		}
-		d.flags[i] = fl;
+		dp->flags[i] = fl;
+		dp->flags0[i] = fl;
 	}
-	d.n_ts = d.editable ? d.n_orig : 1; /* a datagram cast whole is never empty */
+	dp->n_ts = dp->editable ? dp->n_orig : 1; /* a datagram cast whole is never empty */
 
-	tab = &cast_tabs[cast_active & 1];
 	n = tab->n_out;
 	if (!n)
 		return TC_ACT_SHOT; /* a cast flow with no output goes nowhere */
+	slow = dp->key_gen_prev < tab->max_gen_added;
+	if (slow) {
+		/* Some output waits for this flow's next keyframe: phase 1 clones only, phase 2
+		 * serves the waiting ones from the original, kept in the snapshot. */
+		__builtin_memcpy(dp->cc_start, f->cc, CAST_MAX_CLASS);
+		__u32 slen = dp->len & (SNAP_MAX - 1);
+
+		if (dp->editable && slen == dp->len && slen > 0 && !bpf_skb_load_bytes(skb, 0, sc->snap, slen))
+			dp->snapped = 1;
+	}
 	for (__u32 i = 0; i < CAST_MAX_OUT; i++) {
 		int verdict;
 
 		if (i >= n)
 			break;
-		d.last = i + 1 == n;
-		verdict = fan_one(skb, &tab->out[i], &d, b, f);
+		dp->last = !slow && i + 1 == n;
+		verdict = fan_one(skb, &tab->out[i], dp, sc, f);
 		if (verdict != FAN_CONTINUE)
 			return verdict;
 	}
-	return TC_ACT_SHOT;
+	if (!slow)
+		return TC_ACT_SHOT;
+	return fan_waiting(skb, tab, dp, sc, f);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

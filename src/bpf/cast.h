@@ -16,10 +16,13 @@
  * keyframes and every packet that is not video are never dropped.
  */
 #define PRIO_REF 256
-#define PRIO_KEEP 0xffff
+#define PRIO_KEY 0xfffe    /* keyframes */
+#define PRIO_KEEP 0xffff   /* not video: never dropped */
 #define LEVEL_ALL 0        /* policy all */
 #define LEVEL_REF 256      /* policy ref: no non-reference frames */
 #define LEVEL_KEY 257      /* policy key: keyframes only */
+#define LEVEL_NOVIDEO 0xffff /* an output waiting for a keyframe: no video yet */
+#define SNAP_MAX 2048      /* the largest frame that can be restored for joining outputs */
 
 enum frame_kind {
 	FRAME_NONE = 0,    /* no frame seen yet */
@@ -34,17 +37,26 @@ enum codec {
 	CODEC_H265 = 2,    /* PMT stream_type 0x24 */
 };
 
+#define CAST_OUT_NAT 1 /* rewrite the destination MAC, IPv4 address and UDP port */
+
 /* One output, in the table sorted by level. */
 struct cast_out {
 	__u32 ifindex;
 	__u16 level;       /* policy: send the packets with prio >= level */
 	__u8 class_id;     /* index of the output's policy class: same level, same class */
-	__u8 _pad;
+	__u8 flags;        /* CAST_OUT_NAT */
 	__u32 slot;        /* index in cast_ostats, stable while the output exists */
+	__u32 gen_added;   /* table generation that added it: no video before a keyframe after */
+	__u32 nat_daddr;   /* network order */
+	__u16 nat_dport;   /* network order */
+	__u8 nat_dmac[6];
 };
 
 struct cast_table {
 	__u32 n_out;
+	__u32 gen;         /* generation of this table (userspace counts them) */
+	__u32 max_gen_added; /* the newest output's gen_added: flows whose last keyframe came
+			      * later have no output waiting (the fast path) */
 	__u32 _pad;
 	struct cast_out out[CAST_MAX_OUT];
 };
@@ -90,7 +102,7 @@ struct cast_flow {
 	__u16 prio;            /* drop priority of the current frame's TS packets */
 	__u32 nonref_seq;      /* non-reference frames seen: the decimation rank's source */
 	__u8 cc[CAST_MAX_CLASS]; /* per class: last continuity counter sent | CC_VALID */
-	__u8 _pad[4];
+	__u32 key_gen;         /* table generation when the last keyframe started */
 	__u64 frames[4];       /* frames seen, by enum frame_kind */
 	__u64 packets;         /* datagrams seen */
 	__u64 bytes;
