@@ -235,8 +235,15 @@ impl<'obj> Caster<'obj> {
     }
 
     pub fn stats(&self) -> Result<Stats> {
-        let outs: Vec<(u32, String, String)> =
-            self.outputs.iter().map(|o| (o.slot, o.iface.name.clone(), o.policy.to_string())).collect();
+        // The outputs as they are now (`ebpf-cast out` may have changed them).
+        let meta = &self.skel.maps.bss_data.as_deref().context("cast bss")?.cast_meta;
+        let outs: Vec<(u32, String, String)> = (0..meta.n_slots as usize)
+            .filter_map(|slot| {
+                let name = pins::cstr(&meta.slot_name[slot]);
+                (!name.is_empty())
+                    .then(|| (slot as u32, name, Policy::from_level(meta.slot_level[slot]).to_string()))
+            })
+            .collect();
         Stats::read(&self.skel.maps.cast_ostats, &self.skel.maps.cast_flows, &outs)
     }
 }

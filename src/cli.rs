@@ -60,6 +60,11 @@ pub enum Command {
     ///
     /// Example: ebpf-cast recv 0.0.0.0:5000 --out got.ts --duration 10
     Recv(RecvArgs),
+    /// Change the outputs of a running cast: add, del, set.
+    ///
+    /// Example: ebpf-cast out add eth1 vm4:nonref=0.5; ebpf-cast out set eth1 vm4 key
+    #[command(subcommand)]
+    Out(crate::out::OutCmd),
     /// Counters of running casts (per output and per flow), from their pinned maps.
     ///
     /// Example: ebpf-cast stats eth1 --watch 2

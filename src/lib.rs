@@ -8,6 +8,7 @@ pub mod error;
 pub mod iface;
 pub mod installed;
 pub mod mpegts;
+pub mod out;
 pub mod pins;
 pub mod policy;
 pub mod preflight;

@@ -1,6 +1,6 @@
 //! ebpf-cast: parse the command line and dispatch to the subcommand's module.
 use clap::Parser;
-use ebpf_cast::{cast, cli, demo, error, recv, send, stats, status, switch};
+use ebpf_cast::{cast, cli, demo, error, out, recv, send, stats, status, switch};
 
 fn main() {
     let cli = cli::Cli::parse();
@@ -17,6 +17,7 @@ fn main() {
         cli::Command::Send(args) => send::run(&args),
         cli::Command::Recv(args) => recv::run(&args),
         cli::Command::Stats(args) => stats::run(&args),
+        cli::Command::Out(cmd) => out::run(&cmd),
         cli::Command::Status { json } => status::run(json),
         cli::Command::Detach { interface } => status::detach(&interface),
     };

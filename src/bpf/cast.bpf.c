@@ -71,7 +71,9 @@ struct dgram {
 	__u8 last;              /* the output being sent to is the last one: redirect */
 	__u8 joining;           /* phase 2: serving outputs that wait for a keyframe */
 	__u8 snapped;           /* the frame as received is in the scratch snapshot */
-	__u8 _pad[2];
+	__u8 _pad;
+	__u16 applied;          /* classes numbered in phase 1 (bit per class) */
+	__u16 _pad2;
 	__u16 prio[TS_PER_DGRAM];
 	__u16 frame_prio[TS_PER_DGRAM];
 	__u8 flags[TS_PER_DGRAM];
@@ -154,7 +156,8 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 	cut = e->cut;
 	count = e->count;
 	ccp = &f->cc[e->class_id & (CAST_MAX_CLASS - 1)];
-	cc = e->simulate ? d->cc_start[e->class_id & (CAST_MAX_CLASS - 1)] : *ccp;
+	/* Level 0 never renumbers: its numbering is the stream's own. */
+	cc = e->simulate ? (count ? d->cc_start[e->class_id & (CAST_MAX_CLASS - 1)] : 0) : *ccp;
 	for (__u32 i = 0; i < TS_PER_DGRAM; i++) {
 		__u32 src, dst, hdr, new_hdr;
 		__u8 fl;
@@ -185,7 +188,9 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 			if (bpf_skb_load_bytes(skb, src, b, TS_SIZE))
 				return -1;
 			acc = bpf_csum_diff((void *)b, TS_SIZE, 0, 0, acc);
-			if (!(fl & TSF_PCR)) {
+			/* An output waiting for a keyframe gets nothing of the video PID before it:
+			 * its first packet there starts the counter. */
+			if (!(fl & TSF_PCR) || e->simulate) {
 				d->flags[i] = fl | TSF_GONE;
 				continue;
 			}
@@ -220,9 +225,13 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 		}
 		d->pos[i] = w++;
 	}
-	/* A joining output numbers as its class would; the class's counter is its to keep,
-	 * unless no member of the class has numbered anything yet. */
-	if (!e->simulate || !(*ccp & CC_VALID))
+	/* A joining output numbers as its class would; the class's counter is the class's to
+	 * keep, unless no member of the class numbered this datagram. */
+	if (!e->simulate)
+		d->applied |= 1 << (e->class_id & (CAST_MAX_CLASS - 1));
+	else if (count && !(d->applied & (1 << (e->class_id & (CAST_MAX_CLASS - 1)))))
+		*ccp = cc;
+	if (!e->simulate)
 		*ccp = cc;
 	d->level = cut;
 	removed = d->n_ts - w;

@@ -1,0 +1,288 @@
+//! `ebpf-cast out add|del|set NAME ...`: changes the outputs of a running cast through its
+//! pinned tables while packets flow. The new table is written into the inactive half, then
+//! made active with one store; an added output (or one whose policy changes) waits for each
+//! flow's next keyframe, so a decoder there starts clean.
+use std::{collections::BTreeMap, net::SocketAddrV4, str::FromStr, time::Duration};
+
+use anyhow::{Context, Result};
+
+use crate::{
+    cast::MAX_OUTPUTS,
+    error::input,
+    iface::Iface,
+    pins::{self, Instance},
+    policy::Policy,
+    preflight,
+    skel::cast::types,
+};
+
+const MAX_CLASSES: usize = 16;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum OutCmd {
+    /// Add an output: OUT[:POLICY][,dst=IP:PORT][,mac=MAC]. With dst=, the copies are rewritten
+    /// to that address (and MAC: given, or from the neighbour table) for a plain UDP socket there
+    Add {
+        /// Cast instance (`ebpf-cast status` lists them)
+        name: String,
+        /// e.g. vm4:nonref=0.5 or vm5:key,dst=10.1.0.5:5000
+        spec: NewOutput,
+    },
+    /// Remove an output
+    Del { name: String, output: String },
+    /// Change an output's policy
+    Set { name: String, output: String, policy: Policy },
+}
+
+/// `OUT[:POLICY][,dst=IP:PORT][,mac=MAC]`
+#[derive(Debug, Clone)]
+pub struct NewOutput {
+    pub interface: String,
+    pub policy: Policy,
+    pub dst: Option<SocketAddrV4>,
+    pub mac: Option<[u8; 6]>,
+}
+
+impl FromStr for NewOutput {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<NewOutput, String> {
+        let mut parts = s.split(',');
+        let head: crate::policy::OutputSpec = parts.next().unwrap_or_default().parse()?;
+        let mut out = NewOutput { interface: head.interface, policy: head.policy, dst: None, mac: None };
+        for p in parts {
+            match p.split_once('=') {
+                Some(("dst", v)) => {
+                    out.dst = Some(v.parse().map_err(|_| {
+                        format!("dst={v}: give an IPv4 address and port, e.g. dst=10.1.0.5:5000")
+                    })?)
+                }
+                Some(("mac", v)) => {
+                    out.mac =
+                        Some(parse_mac(v).ok_or_else(|| {
+                            format!("mac={v}: give six hex bytes, e.g. mac=02:00:00:00:00:05")
+                        })?)
+                }
+                _ => return Err(format!("'{p}' in '{s}': options are dst=IP:PORT and mac=MAC")),
+            }
+        }
+        if out.mac.is_some() && out.dst.is_none() {
+            return Err(format!("'{s}': mac= goes with dst=IP:PORT"));
+        }
+        Ok(out)
+    }
+}
+
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let v: Vec<u8> = s.split(':').map(|x| u8::from_str_radix(x, 16)).collect::<Result<_, _>>().ok()?;
+    v.try_into().ok()
+}
+
+pub fn run(cmd: &OutCmd) -> Result<()> {
+    preflight::require_bpf_privileges("ebpf-cast out")?;
+    let name = match cmd {
+        OutCmd::Add { name, .. } | OutCmd::Del { name, .. } | OutCmd::Set { name, .. } => name,
+    };
+    let inst = Instance::open(name)?;
+    let _lock = lock(&inst)?;
+    let mut bss = inst.read_bss()?;
+    if !pins::owner_alive(bss.cast_meta.owner_pid) {
+        return Err(input(format!(
+            "cast {name} is stale (its process {} is gone): start it again, or clean up with `ebpf-cast detach {}`",
+            bss.cast_meta.owner_pid,
+            pins::cstr(&bss.cast_meta.input)
+        )));
+    }
+    let active = (bss.cast_active & 1) as usize;
+    let cur = &bss.cast_tabs[active];
+    // The outputs by slot, as the kernel has them now.
+    let mut outs: BTreeMap<u32, types::cast_out> =
+        cur.out[..cur.n_out as usize].iter().map(|o| (o.slot, *o)).collect();
+    let gen = cur.gen + 1;
+    let slot_of = |bss: &types::bss, iface: &str| {
+        (0..bss.cast_meta.n_slots).find(|&s| pins::cstr(&bss.cast_meta.slot_name[s as usize]) == iface)
+    };
+    let message;
+    match cmd {
+        OutCmd::Add { spec, .. } => {
+            let iface = Iface::ethernet(&spec.interface)?;
+            if slot_of(&bss, &iface.name).is_some() {
+                return Err(input(format!(
+                    "{} is already an output of {name}: use `ebpf-cast out set`",
+                    iface.name
+                )));
+            }
+            if iface.name == pins::cstr(&bss.cast_meta.input) {
+                return Err(input(format!(
+                    "{} is the input of {name}: it cannot be an output too",
+                    iface.name
+                )));
+            }
+            if outs.len() >= MAX_OUTPUTS {
+                return Err(input(format!("{name} has {MAX_OUTPUTS} outputs already: remove one first")));
+            }
+            let slot = (0..MAX_OUTPUTS as u32)
+                .find(|s| pins::cstr(&bss.cast_meta.slot_name[*s as usize]).is_empty())
+                .context("no free slot")?;
+            let mut o = types::cast_out {
+                ifindex: iface.index,
+                level: spec.policy.level(),
+                slot,
+                gen_added: gen,
+                ..Default::default()
+            };
+            if let Some(dst) = spec.dst {
+                let mac = match spec.mac {
+                    Some(m) => m,
+                    None => neighbour_mac(&iface.name, *dst.ip())?,
+                };
+                o.flags = 1; // CAST_OUT_NAT
+                o.nat_daddr = u32::from_ne_bytes(dst.ip().octets());
+                o.nat_dport = dst.port().to_be();
+                o.nat_dmac = mac;
+            }
+            zero_stats(&inst, slot)?;
+            outs.insert(slot, o);
+            pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], &iface.name);
+            bss.cast_meta.slot_level[slot as usize] = o.level;
+            bss.cast_meta.n_slots = bss.cast_meta.n_slots.max(slot + 1);
+            message = format!(
+                "added {} ({}) to {name}: it starts at each flow's next keyframe",
+                iface.name, spec.policy
+            );
+        }
+        OutCmd::Del { output, .. } => {
+            let slot = slot_of(&bss, output).ok_or_else(|| {
+                input(format!("{output} is not an output of {name} (`ebpf-cast stats {name}` lists them)"))
+            })?;
+            outs.remove(&slot);
+            pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], "");
+            message = format!("removed {output} from {name}");
+        }
+        OutCmd::Set { output, policy, .. } => {
+            let slot = slot_of(&bss, output).ok_or_else(|| {
+                input(format!("{output} is not an output of {name} (`ebpf-cast stats {name}` lists them)"))
+            })?;
+            let o = outs.get_mut(&slot).context("slot without a table entry")?;
+            let lower = policy.level() < o.level;
+            o.level = policy.level();
+            if lower {
+                o.gen_added = gen; // more frames from now: only from a keyframe on
+            }
+            bss.cast_meta.slot_level[slot as usize] = o.level;
+            message = format!("{output} of {name} now has policy {policy}");
+        }
+    }
+    let table = build_table(cur, outs.into_values().collect(), gen)?;
+    let inactive = 1 - active;
+    bss.cast_tabs[inactive] = table;
+    bss.cast_meta.gen = gen;
+    inst.write_bss(&bss)?;
+    bss.cast_active = inactive as u32;
+    inst.write_bss(&bss)?;
+    // Packets in flight finish with the old table before anyone may rewrite it.
+    std::thread::sleep(Duration::from_millis(20));
+    println!("{message}");
+    Ok(())
+}
+
+/// Sorts outputs by level (each edit only cuts more) and gives each level a class; a level
+/// that exists keeps its class, so its continuity counters go on undisturbed.
+pub fn build_table(
+    cur: &types::cast_table,
+    mut outs: Vec<types::cast_out>,
+    gen: u32,
+) -> Result<types::cast_table> {
+    let mut class_of: BTreeMap<u16, u8> = BTreeMap::new();
+    for o in &cur.out[..cur.n_out as usize] {
+        class_of.insert(o.level, o.class_id);
+    }
+    let levels: std::collections::BTreeSet<u16> = outs.iter().map(|o| o.level).collect();
+    class_of.retain(|l, _| levels.contains(l));
+    for l in &levels {
+        if !class_of.contains_key(l) {
+            let used: Vec<u8> = class_of.values().copied().collect();
+            let free = (0..MAX_CLASSES as u8).find(|c| !used.contains(c)).ok_or_else(|| {
+                input(format!("more than {MAX_CLASSES} different policies in one cast: reuse one"))
+            })?;
+            class_of.insert(*l, free);
+        }
+    }
+    outs.sort_by_key(|o| (o.level, o.slot));
+    let mut t = types::cast_table { gen, n_out: outs.len() as u32, ..Default::default() };
+    for (i, mut o) in outs.into_iter().enumerate() {
+        o.class_id = class_of[&o.level];
+        t.max_gen_added = t.max_gen_added.max(o.gen_added);
+        t.out[i] = o;
+    }
+    Ok(t)
+}
+
+fn zero_stats(inst: &Instance, slot: u32) -> Result<()> {
+    use libbpf_rs::MapCore;
+    let ncpu = libbpf_rs::num_possible_cpus()?;
+    let zero = vec![0u8; std::mem::size_of::<types::cast_ostat>()];
+    inst.ostats.update_percpu(&slot.to_ne_bytes(), &vec![zero; ncpu], libbpf_rs::MapFlags::ANY)?;
+    Ok(())
+}
+
+/// The MAC of `ip` from the neighbour table of `dev`.
+fn neighbour_mac(dev: &str, ip: std::net::Ipv4Addr) -> Result<[u8; 6]> {
+    let arp = std::fs::read_to_string("/proc/net/arp").unwrap_or_default();
+    for line in arp.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() >= 6 && f[0] == ip.to_string() && f[5] == dev && f[2] != "0x0" {
+            if let Some(mac) = parse_mac(f[3]) {
+                return Ok(mac);
+            }
+        }
+    }
+    Err(input(format!(
+        "cannot find the MAC address of {ip} on {dev} (no neighbour entry): give it with mac=, e.g. \
+         {dev}:all,dst={ip}:PORT,mac=02:00:00:00:00:05, or let the host reach {ip} first"
+    )))
+}
+
+/// One change at a time per instance: held until dropped.
+fn lock(inst: &Instance) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = pins::dir(&inst.name).join("bss");
+    let f = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow::anyhow!("locking {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_specs_with_nat() {
+        let o: NewOutput = "vm5:key,dst=10.1.0.5:5000,mac=02:00:00:00:00:05".parse().unwrap();
+        assert_eq!(o.interface, "vm5");
+        assert_eq!(o.policy, Policy::Key);
+        assert_eq!(o.dst, Some("10.1.0.5:5000".parse().unwrap()));
+        assert_eq!(o.mac, Some([2, 0, 0, 0, 0, 5]));
+        assert!("vm5,dst=nowhere".parse::<NewOutput>().unwrap_err().contains("dst=nowhere"));
+        assert!("vm5,mac=02:00:00:00:00:05"
+            .parse::<NewOutput>()
+            .unwrap_err()
+            .contains("mac= goes with dst="));
+        assert!("vm5,ttl=3".parse::<NewOutput>().unwrap_err().contains("options are"));
+    }
+
+    #[test]
+    fn tables_keep_the_class_of_a_level() {
+        let mut cur = types::cast_table { n_out: 2, ..Default::default() };
+        cur.out[0] = types::cast_out { level: 0, class_id: 0, slot: 0, ..Default::default() };
+        cur.out[1] = types::cast_out { level: 257, class_id: 1, slot: 1, ..Default::default() };
+        let outs = vec![
+            types::cast_out { level: 257, slot: 1, ..Default::default() },
+            types::cast_out { level: 128, slot: 2, gen_added: 5, ..Default::default() },
+        ];
+        let t = build_table(&cur, outs, 5).unwrap();
+        assert_eq!(t.n_out, 2);
+        assert_eq!((t.out[0].level, t.out[0].class_id), (128, 0), "a new level takes a free class");
+        assert_eq!((t.out[1].level, t.out[1].class_id), (257, 1), "key keeps its class");
+        assert_eq!((t.gen, t.max_gen_added), (5, 5));
+    }
+}

@@ -1,0 +1,360 @@
+//! Runtime control of a running cast (`out add|del|set`, `stats`), through its pins, while
+//! packets flow. The cast runs with --netns so that every invocation shares /sys/fs/bpf.
+mod common;
+
+use std::{
+    net::UdpSocket,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use common::*;
+use ebpf_cast::{mpegts, recv::Analyzer};
+use serde_json::Value;
+
+const EDGE_IP: &str = "10.208.0.1";
+const CAM_IP: &str = "10.208.0.2";
+
+struct Edge {
+    cam: Netns,
+    edge: Netns,
+    rx: Vec<Netns>,
+    edge_mac: String,
+}
+
+/// cam -- c0|in0 [edge] o1..oN|r0 -- rx1..rxN; receivers carry the edge's MAC and IP.
+fn edge(n: usize) -> Edge {
+    let t = Edge {
+        cam: Netns::new("cam"),
+        edge: Netns::new("edge"),
+        rx: (1..=n).map(|i| Netns::new(&format!("rx{i}"))).collect(),
+        edge_mac: String::new(),
+    };
+    t.cam.quiet();
+    t.edge.quiet();
+    veth(&t.cam, "c0", &t.edge, "in0");
+    t.cam.ip(&format!("addr add {CAM_IP}/24 dev c0"));
+    t.edge.ip(&format!("addr add {EDGE_IP}/24 dev in0"));
+    let edge_mac = t.edge.mac("in0");
+    t.cam.ip(&format!("neigh replace {EDGE_IP} lladdr {edge_mac} dev c0 nud permanent"));
+    for (i, rx) in t.rx.iter().enumerate() {
+        rx.quiet();
+        veth(&t.edge, &format!("o{}", i + 1), rx, "r0");
+        rx.ip(&format!("link set dev r0 address {edge_mac}"));
+        rx.ip(&format!("addr add {EDGE_IP}/24 dev r0"));
+    }
+    Edge { edge_mac, ..t }
+}
+
+fn ec(t: &Edge, args: &[&str]) -> (i32, String, String) {
+    let out = run({
+        let mut c = std::process::Command::new(bin());
+        c.args(["--netns", &t.edge.name]).args(args);
+        c
+    });
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(t: &Edge, args: &[&str]) -> String {
+    let (code, out, err) = ec(t, args);
+    assert_eq!(code, 0, "ebpf-cast {args:?}: {err}");
+    out
+}
+
+fn start_cast(t: &Edge, args: &[&str]) -> Proc {
+    let mut c = std::process::Command::new(bin());
+    c.args(["--netns", &t.edge.name, "cast", "in0", "--name", "cam1"]).args(args);
+    let mut p = Proc::spawn(c);
+    p.wait_for("Ctrl-C to stop", Duration::from_secs(20));
+    p
+}
+
+fn big_rcvbuf(s: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 32 << 20;
+    // SAFETY: valid socket and option.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &size as *const _ as *const libc::c_void,
+            4,
+        );
+    }
+}
+
+fn drain(s: &UdpSocket) -> Vec<Vec<u8>> {
+    s.set_nonblocking(true).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut got = Vec::new();
+    while let Ok(n) = s.recv(&mut buf) {
+        got.push(buf[..n].to_vec());
+    }
+    got
+}
+
+/// Sends numbered 1316-byte datagrams at about `rate` a second until `stop`; returns how many.
+fn numbered_sender(t: &Edge, rate: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u32> {
+    let tx = t.cam.udp(&format!("{CAM_IP}:4000"));
+    std::thread::spawn(move || {
+        let mut seq = 0u32;
+        let start = std::time::Instant::now();
+        // Bounded: at most 20 s.
+        while !stop.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(20) {
+            let due = (start.elapsed().as_secs_f64() * rate as f64) as u32;
+            while seq < due {
+                let mut p = vec![0x11u8; 1316];
+                p[..4].copy_from_slice(&seq.to_be_bytes());
+                tx.send_to(&p, format!("{EDGE_IP}:5000")).unwrap();
+                seq += 1;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        seq
+    })
+}
+
+fn seqs(d: &[Vec<u8>]) -> Vec<u32> {
+    d.iter().map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]])).collect()
+}
+
+#[test]
+fn outputs_change_while_untouched_ones_lose_nothing() {
+    if !need_root() {
+        return;
+    }
+    let t = edge(6);
+    let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
+    rx.iter().for_each(big_rcvbuf);
+    let cast = start_cast(&t, &["--to", "o1", "--to", "o2:key", "--port", "5000"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = numbered_sender(&t, 2000, stop.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    for (o, p) in [("o3", "all"), ("o4", "nonref=0.5"), ("o5", "ref"), ("o6", "key")] {
+        let out = ok(&t, &["out", "add", "cam1", &format!("{o}:{p}")]);
+        assert!(out.contains(&format!("added {o}")), "{out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ok(&t, &["out", "set", "cam1", "o3", "key"]);
+    ok(&t, &["out", "set", "cam1", "o4", "all"]);
+    std::thread::sleep(Duration::from_millis(100));
+    ok(&t, &["out", "del", "cam1", "o5"]);
+    ok(&t, &["out", "del", "cam1", "o6"]);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let sent = sender.join().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let stats: Value = serde_json::from_str(&ok(&t, &["stats", "cam1", "--json"])).unwrap();
+    let per: Vec<Vec<u32>> = rx.iter().map(|s| seqs(&drain(s))).collect();
+    let all: Vec<u32> = (0..sent).collect();
+    assert!(sent > 1500, "sent {sent}");
+    assert!(per[0] == all, "o1 (untouched) got {} of {sent} datagrams, or not in order", per[0].len());
+    assert!(per[1] == all, "o2 (untouched; non-TS datagrams are cast whole) got {} of {sent}", per[1].len());
+    for (i, o) in per.iter().enumerate().skip(2) {
+        assert!(!o.is_empty(), "o{} got nothing", i + 1);
+        assert!(o.windows(2).all(|w| w[1] == w[0] + 1), "o{} got a gap or a duplicate", i + 1);
+    }
+    // Counters read from the pins equal what the receivers counted.
+    let outs = stats[0]["outputs"].as_array().unwrap();
+    let names: Vec<&str> = outs.iter().map(|o| o["interface"].as_str().unwrap()).collect();
+    assert_eq!(names, ["o1", "o2", "o3", "o4"], "o5 and o6 are gone");
+    for (i, o) in outs.iter().enumerate() {
+        assert_eq!(o["packets"].as_u64().unwrap(), per[i].len() as u64, "{o}");
+    }
+    assert_eq!(outs[2]["policy"], "key");
+    assert_eq!(outs[3]["policy"], "all");
+    drop(cast);
+}
+
+#[test]
+fn a_new_output_starts_at_a_keyframe_and_decodes() {
+    if !need_root() {
+        return;
+    }
+    let clip = video::clip("h264-bpyramid-aac", video::H264_BPYRAMID_AAC);
+    let ts = std::fs::read(&clip).unwrap();
+    let t = edge(2);
+    let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
+    rx.iter().for_each(big_rcvbuf);
+    let cast = start_cast(&t, &["--to", "o1"]);
+    let tx = t.cam.udp(&format!("{CAM_IP}:4000"));
+    let chunks: Vec<&[u8]> = ts.chunks(1316).collect();
+    let added_at = chunks.len() / 3 + 7; // somewhere inside a GOP
+    for (i, c) in chunks.iter().enumerate() {
+        if i == added_at {
+            ok(&t, &["out", "add", "cam1", "o2:all"]);
+        }
+        tx.send_to(c, format!("{EDGE_IP}:5000")).unwrap();
+        std::thread::sleep(Duration::from_micros(800));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop(cast);
+    let first = drain(&rx[0]).concat();
+    assert!(first == ts, "o1 got the whole clip");
+    let late = drain(&rx[1]).concat();
+    assert!(!late.is_empty());
+    // Its first video packet with payload starts a keyframe.
+    let mut an = Analyzer::default();
+    let mut pmt = None;
+    let mut video = None;
+    for p in late.chunks_exact(188) {
+        let p: &[u8; 188] = p.try_into().unwrap();
+        an.packet(p);
+        let pid = mpegts::pid(p);
+        if pid == 0 && mpegts::pusi(p) {
+            pmt = mpegts::pat_pmt_pid(p);
+        } else if Some(pid) == pmt && mpegts::pusi(p) {
+            video = mpegts::pmt_video(p);
+        }
+    }
+    let (vpid, codec) = video.expect("the late output got PAT and PMT");
+    let first_video = late
+        .chunks_exact(188)
+        .find(|p| mpegts::pid(p) == vpid && mpegts::has_payload(p))
+        .expect("the late output got video");
+    assert!(mpegts::pusi(first_video), "the first video packet starts a PES");
+    assert_eq!(mpegts::frame_kind(first_video.try_into().unwrap(), codec), mpegts::FrameKind::Key);
+    let path = clip.with_file_name("late-join.ts");
+    std::fs::write(&path, &late).unwrap();
+    let report = an.report();
+    assert_eq!(report.cc_errors, 0, "{}: {report:?}", path.display());
+    // It decodes, frame for frame like the original.
+    let got = video::frame_md5s(&path);
+    assert!(!got.is_empty());
+    assert!(video::is_subsequence(&got, &video::frame_md5s(&clip)));
+    let warnings = video::decode_warnings(&path);
+    assert!(warnings.trim().is_empty(), "{warnings}");
+}
+
+#[test]
+fn nat_outputs_reach_plain_sockets_at_their_own_addresses() {
+    if !need_root() {
+        return;
+    }
+    let t = edge(0);
+    let consumers: Vec<Netns> = (1..=3).map(|i| Netns::new(&format!("vm{i}"))).collect();
+    let mut socks = Vec::new();
+    for (i, c) in consumers.iter().enumerate() {
+        c.quiet();
+        let o = format!("n{}", i + 1);
+        veth(&t.edge, &o, c, "eth0");
+        let ip = format!("10.209.{}.2", i + 1);
+        c.ip(&format!("addr add {ip}/24 dev eth0"));
+        let s = c.udp(&format!("{ip}:{}", 7000 + i));
+        big_rcvbuf(&s);
+        socks.push(s);
+    }
+    let cast = start_cast(&t, &["--to", "n1", "--port", "5000"]);
+    // n1 becomes a NAT output too: del, then add with dst=; n2 with mac=; n3 from the neighbour table.
+    ok(&t, &["out", "del", "cam1", "n1"]);
+    for (i, c) in consumers.iter().enumerate() {
+        let mac = c.mac("eth0");
+        let dst = format!("dst=10.209.{}.2:{}", i + 1, 7000 + i);
+        let spec = match i {
+            0 | 1 => format!("n{}:all,{dst},mac={mac}", i + 1),
+            _ => {
+                t.edge.ip(&format!("neigh replace 10.209.3.2 lladdr {mac} dev n3 nud permanent"));
+                format!("n{}:all,{dst}", i + 1)
+            }
+        };
+        ok(&t, &["out", "add", "cam1", &spec]);
+    }
+    let (code, _, err) = ec(&t, &["out", "add", "cam1", "o9:all,dst=10.209.9.2:7000"]);
+    assert_eq!(code, 2, "{err}");
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = numbered_sender(&t, 1000, stop.clone());
+    std::thread::sleep(Duration::from_millis(800));
+    stop.store(true, Ordering::SeqCst);
+    let sent = sender.join().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let stats: Value = serde_json::from_str(&ok(&t, &["stats", "cam1", "--json"])).unwrap();
+    for (i, s) in socks.iter().enumerate() {
+        let got = seqs(&drain(s));
+        assert!(
+            got == (0..sent).collect::<Vec<_>>(),
+            "consumer {} got {} of {sent} datagrams",
+            i + 1,
+            got.len()
+        );
+        assert_eq!(stats[0]["outputs"][i]["packets"].as_u64().unwrap(), sent as u64);
+    }
+    drop(cast);
+    let _ = &t.edge_mac;
+}
+
+#[test]
+fn a_deleted_output_interface_disturbs_no_other() {
+    if !need_root() {
+        return;
+    }
+    let t = edge(3);
+    let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
+    rx.iter().for_each(big_rcvbuf);
+    let cast = start_cast(&t, &["--to", "o1", "--to", "o2", "--to", "o3", "--port", "5000"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = numbered_sender(&t, 2000, stop.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    t.edge.ip("link del dev o2");
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let sent = sender.join().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let all: Vec<u32> = (0..sent).collect();
+    assert!(seqs(&drain(&rx[0])) == all, "o1 lost something");
+    assert!(seqs(&drain(&rx[2])) == all, "o3 lost something");
+    let stats: Value = serde_json::from_str(&ok(&t, &["stats", "cam1", "--json"])).unwrap();
+    assert!(stats[0]["outputs"][1]["clone_errors"].as_u64().unwrap() > 0, "the failure is counted: {stats}");
+    ok(&t, &["out", "del", "cam1", "o2"]);
+    let st = ok(&t, &["status"]);
+    assert!(st.contains("o1:all o3:all"), "{st}");
+    drop(cast);
+}
+
+#[test]
+fn runtime_commands_need_root_and_a_live_instance() {
+    if !need_root() {
+        return;
+    }
+    let t = edge(1);
+    let (code, _, err) = ec(&t, &["out", "add", "nosuch", "o1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no cast named nosuch in this network namespace"), "{err}");
+    let cast = start_cast(&t, &["--to", "o1"]);
+    let out = run({
+        let mut c = std::process::Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            bin(),
+            "out",
+            "del",
+            "cam1",
+            "o1",
+        ]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ebpf-cast out needs root"));
+    // kill -9: the pins stay, status calls them stale, detach cleans them.
+    cast.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = cast.finish(Duration::from_secs(5));
+    let st = ok(&t, &["status"]);
+    assert!(st.contains("cam1") && st.contains("STALE"), "{st}");
+    let (code, _, err) = ec(&t, &["out", "add", "cam1", "o1:key"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cast cam1 is stale"), "{err}");
+    let out = ok(&t, &["detach", "in0"]);
+    assert!(out.contains("removed the pins of cast cam1"), "{out}");
+    assert!(!ok(&t, &["status"]).contains("cam1"));
+}
