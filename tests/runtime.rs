@@ -122,6 +122,11 @@ fn numbered_sender(t: &Edge, rate: u64, stop: Arc<AtomicBool>) -> std::thread::J
     })
 }
 
+fn ns_inode(ns: &Netns) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!("net-{}", std::fs::metadata(format!("/run/netns/{}", ns.name)).unwrap().ino())
+}
+
 fn seqs(d: &[Vec<u8>]) -> Vec<u32> {
     d.iter().map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]])).collect()
 }
@@ -316,7 +321,31 @@ fn a_deleted_output_interface_disturbs_no_other() {
     ok(&t, &["out", "del", "cam1", "o2"]);
     let st = ok(&t, &["status"]);
     assert!(st.contains("o1:all o3:all"), "{st}");
-    drop(cast);
+    // The Prometheus view carries the same numbers; --reset zeroes them.
+    let prom = ok(&t, &["stats", "cam1", "--prometheus"]);
+    let line =
+        format!("ebpf_cast_output_packets_total{{instance=\"cam1\",output=\"o1\",policy=\"all\"}} {sent}");
+    assert!(prom.lines().any(|l| l == line), "{line} not in:\n{prom}");
+    assert!(prom.contains("# TYPE ebpf_cast_output_clone_errors_total counter"));
+    ok(&t, &["stats", "cam1", "--reset"]);
+    let stats: Value = serde_json::from_str(&ok(&t, &["stats", "cam1", "--json"])).unwrap();
+    assert_eq!(stats[0]["outputs"][0]["packets"].as_u64(), Some(0));
+    // The pins are root's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::fs::read_dir("/sys/fs/bpf/ebpf-cast")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("cam1"))
+        .find(|p| p.join("bss").exists() && p.to_string_lossy().contains(&ns_inode(&t.edge)))
+        .expect("the pins of cam1");
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    for f in ["bss", "ostats", "flows"] {
+        assert_eq!(std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777, 0o600, "{f}");
+    }
+    cast.signal(nix::sys::signal::Signal::SIGTERM);
+    let (_, status) = cast.finish(Duration::from_secs(10));
+    assert!(status.success());
+    assert!(!dir.exists(), "a clean stop removes the pins");
 }
 
 #[test]
