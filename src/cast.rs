@@ -11,8 +11,10 @@ use crate::{
     backlog::{self, Backlog},
     error::input,
     iface::Iface,
-    installed, pins,
-    policy::{OutputSpec, Policy},
+    installed,
+    out::NewOutput,
+    pins,
+    policy::Policy,
     preflight,
     signals::Stop,
     skel::{self, cast::*},
@@ -51,9 +53,10 @@ pub struct CastArgs {
     /// Interface the video streams arrive on (e.g. the host's uplink)
     pub input: String,
     /// An output interface and its policy: all (default), ref, key, or nonref=F (drop the share
-    /// F of non-reference frames). Repeat for every output (up to 1024)
+    /// F of non-reference frames), optionally with ,dst=IP:PORT[,mac=MAC] to rewrite the copies
+    /// to a consumer's own address. Repeat for every output (up to 1024)
     #[arg(long = "to", value_name = "OUT[:POLICY]", required = true)]
-    pub to: Vec<OutputSpec>,
+    pub to: Vec<NewOutput>,
     /// Cast only UDP flows to this destination port (repeatable, up to 8). Default: every UDP
     /// flow whose payload is MPEG-TS, with or without RTP
     #[arg(long, value_name = "PORT")]
@@ -98,6 +101,8 @@ pub struct Output {
     pub iface: Iface,
     pub policy: Policy,
     pub slot: u32,
+    /// Destination rewrite: (IPv4 address and port, MAC).
+    pub nat: Option<(std::net::SocketAddrV4, [u8; 6])>,
 }
 
 /// Orders outputs by level (each editing step only removes more) and gives outputs of the same
@@ -149,7 +154,12 @@ fn validate(args: &CastArgs) -> Result<Vec<Output>> {
         .iter()
         .enumerate()
         .map(|(slot, spec)| {
-            Ok(Output { iface: Iface::ethernet(&spec.interface)?, policy: spec.policy, slot: slot as u32 })
+            let iface = Iface::ethernet(&spec.interface)?;
+            let nat = match spec.dst {
+                Some(dst) => Some((dst, crate::out::nat_mac(&iface.name, &dst, spec.mac)?)),
+                None => None,
+            };
+            Ok(Output { iface, policy: spec.policy, slot: slot as u32, nat })
         })
         .collect()
 }
@@ -204,6 +214,9 @@ impl<'obj> Caster<'obj> {
                 slot: o.slot,
                 ..Default::default()
             };
+            if let Some((dst, mac)) = o.nat {
+                crate::out::set_nat(&mut table.out[pos], dst, mac);
+            }
         }
         table.n_out = order.len() as u32;
         bss.cast_active = 0;

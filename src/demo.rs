@@ -72,7 +72,12 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
-                    Ok(Output { iface: Iface::ethernet(&format!("o{}", i + 1))?, policy: *p, slot: i as u32 })
+                    Ok(Output {
+                        iface: Iface::ethernet(&format!("o{}", i + 1))?,
+                        policy: *p,
+                        slot: i as u32,
+                        nat: None,
+                    })
                 })
                 .collect::<Result<_>>()?,
             ports: vec![PORT],

@@ -132,14 +132,7 @@ pub fn run(cmd: &OutCmd) -> Result<()> {
                 ..Default::default()
             };
             if let Some(dst) = spec.dst {
-                let mac = match spec.mac {
-                    Some(m) => m,
-                    None => neighbour_mac(&iface.name, *dst.ip())?,
-                };
-                o.flags = 1; // CAST_OUT_NAT
-                o.nat_daddr = u32::from_ne_bytes(dst.ip().octets());
-                o.nat_dport = dst.port().to_be();
-                o.nat_dmac = mac;
+                set_nat(&mut o, dst, nat_mac(&iface.name, &dst, spec.mac)?);
             }
             zero_stats(&inst, slot)?;
             outs.insert(slot, o);
@@ -216,6 +209,22 @@ pub fn build_table(
         t.out[i] = o;
     }
     Ok(t)
+}
+
+/// The MAC for a NAT output: given, or from the neighbour table.
+pub fn nat_mac(dev: &str, dst: &SocketAddrV4, given: Option<[u8; 6]>) -> Result<[u8; 6]> {
+    match given {
+        Some(m) => Ok(m),
+        None => neighbour_mac(dev, *dst.ip()),
+    }
+}
+
+/// Makes a table entry rewrite its copies to `dst` and `mac`.
+pub fn set_nat(o: &mut types::cast_out, dst: SocketAddrV4, mac: [u8; 6]) {
+    o.flags = 1; // CAST_OUT_NAT
+    o.nat_daddr = u32::from_ne_bytes(dst.ip().octets());
+    o.nat_dport = dst.port().to_be();
+    o.nat_dmac = mac;
 }
 
 fn zero_stats(inst: &Instance, slot: u32) -> Result<()> {

@@ -258,21 +258,12 @@ fn nat_outputs_reach_plain_sockets_at_their_own_addresses() {
         big_rcvbuf(&s);
         socks.push(s);
     }
-    let cast = start_cast(&t, &["--to", "n1", "--port", "5000"]);
-    // n1 becomes a NAT output too: del, then add with dst=; n2 with mac=; n3 from the neighbour table.
-    ok(&t, &["out", "del", "cam1", "n1"]);
-    for (i, c) in consumers.iter().enumerate() {
-        let mac = c.mac("eth0");
-        let dst = format!("dst=10.209.{}.2:{}", i + 1, 7000 + i);
-        let spec = match i {
-            0 | 1 => format!("n{}:all,{dst},mac={mac}", i + 1),
-            _ => {
-                t.edge.ip(&format!("neigh replace 10.209.3.2 lladdr {mac} dev n3 nud permanent"));
-                format!("n{}:all,{dst}", i + 1)
-            }
-        };
-        ok(&t, &["out", "add", "cam1", &spec]);
-    }
+    // n1 is a NAT output from the start; n2 is added with mac=, n3 with the neighbour table's.
+    let n1 = format!("n1:all,dst=10.209.1.2:7000,mac={}", consumers[0].mac("eth0"));
+    let cast = start_cast(&t, &["--to", &n1, "--port", "5000"]);
+    ok(&t, &["out", "add", "cam1", &format!("n2:all,dst=10.209.2.2:7001,mac={}", consumers[1].mac("eth0"))]);
+    t.edge.ip(&format!("neigh replace 10.209.3.2 lladdr {} dev n3 nud permanent", consumers[2].mac("eth0")));
+    ok(&t, &["out", "add", "cam1", "n3:all,dst=10.209.3.2:7002"]);
     let (code, _, err) = ec(&t, &["out", "add", "cam1", "o9:all,dst=10.209.9.2:7000"]);
     assert_eq!(code, 2, "{err}");
     let stop = Arc::new(AtomicBool::new(false));
