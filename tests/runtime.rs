@@ -19,17 +19,29 @@ const EDGE_IP: &str = "10.208.0.1";
 const CAM_IP: &str = "10.208.0.2";
 
 struct Edge {
+    _pins: PinsGuard,
     cam: Netns,
     edge: Netns,
     rx: Vec<Netns>,
     edge_mac: String,
 }
 
+/// Removes the pins of the edge namespace's casts, also when a test fails or kills a cast.
+struct PinsGuard(std::path::PathBuf);
+
+impl Drop for PinsGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// cam -- c0|in0 [edge] o1..oN|r0 -- rx1..rxN; receivers carry the edge's MAC and IP.
 fn edge(n: usize) -> Edge {
+    let edge_ns = Netns::new("edge");
     let t = Edge {
+        _pins: PinsGuard(std::path::Path::new("/sys/fs/bpf/ebpf-cast").join(ns_inode(&edge_ns))),
         cam: Netns::new("cam"),
-        edge: Netns::new("edge"),
+        edge: edge_ns,
         rx: (1..=n).map(|i| Netns::new(&format!("rx{i}"))).collect(),
         edge_mac: String::new(),
     };
