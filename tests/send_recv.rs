@@ -113,3 +113,28 @@ fn send_refuses_a_file_that_is_not_ts() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn multicast_reaches_a_receiver_that_joined_the_group() {
+    if !need_root() {
+        return;
+    }
+    let (tx, rx) = pair();
+    // Multicast routes inside the pair only (there is no default route).
+    tx.ip("route add 224.0.0.0/4 dev v0");
+    rx.ip("route add 224.0.0.0/4 dev v1");
+    let clip = clip("h264-4s", "-t 4 -c:v libx264 -preset veryfast -g 50");
+    let data = std::fs::read(&clip).unwrap();
+    let out = clip.with_file_name("recv-multicast.ts");
+    let mut r = rx.cmd(bin());
+    r.args(["recv", "239.255.0.1:5000", "--json", "--idle", "1.5", "--duration", "30", "--out"]).arg(&out);
+    let recv = Proc::spawn(r);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut s = tx.cmd(bin());
+    s.arg("send").arg(&clip).args(["239.255.0.1:5000", "--ttl", "2", "--rate", "20M"]);
+    let sent = run(s);
+    assert!(sent.status.success(), "send: {}", String::from_utf8_lossy(&sent.stderr));
+    let (report, status) = recv.finish(Duration::from_secs(20));
+    assert!(status.success(), "recv: {report}");
+    assert!(std::fs::read(&out).unwrap() == data, "the multicast capture is the file, byte for byte");
+}
