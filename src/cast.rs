@@ -67,15 +67,8 @@ pub struct CastArgs {
     /// Codec of the --pid stream when no PMT names it
     #[arg(long, value_enum, requires = "pid")]
     pub codec: Option<Codec>,
-    /// How the program is attached at ingress
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    pub attach: AttachMode,
-    /// Print the tables and the statistics as JSON (one object per line)
-    #[arg(long)]
-    pub json: bool,
-    /// Also print the statistics every SECS seconds while running
-    #[arg(long, value_name = "SECS")]
-    pub stats_interval: Option<f64>,
+    #[command(flatten)]
+    pub run: crate::cli::RunOpts,
     /// Do not raise net.core.netdev_max_backlog for many outputs (only warn)
     #[arg(long)]
     pub no_tune: bool,
@@ -129,11 +122,7 @@ fn validate(args: &CastArgs) -> Result<Vec<Output>> {
     if args.port.len() > MAX_PORTS {
         return Err(input(format!("{} --port values: at most {MAX_PORTS}", args.port.len())));
     }
-    if let Some(secs) = args.stats_interval {
-        if !(secs > 0.0 && secs.is_finite()) {
-            return Err(input(format!("--stats-interval {secs}: give a positive number of seconds")));
-        }
-    }
+    args.run.interval()?;
     let mut seen = HashSet::new();
     for spec in &args.to {
         if spec.interface == args.input {
@@ -278,7 +267,7 @@ pub fn run(args: &CastArgs) -> Result<()> {
         ports: args.port.clone(),
         pid: args.pid,
         codec: args.codec,
-        attach: args.attach,
+        attach: args.run.attach,
     };
     let backlog = backlog::ensure(cfg.outputs.len(), !args.no_tune);
     let stop = Stop::install()?;
@@ -287,11 +276,11 @@ pub fn run(args: &CastArgs) -> Result<()> {
     let pinned = caster.pin(&cfg.name)?;
 
     print_outputs(&cfg.input, &cfg.outputs, args, caster.hook(), &backlog);
-    let interval = args.stats_interval.map(Duration::from_secs_f64);
+    let interval = args.run.interval()?;
     loop {
         let stopped = stop.sleep(interval.unwrap_or(Duration::from_secs(3600)));
         if stopped || interval.is_some() {
-            caster.stats()?.print(args.json, stopped);
+            caster.stats()?.print(args.run.json, stopped);
         }
         if stopped {
             break;
@@ -323,7 +312,7 @@ fn print_outputs(inp: &Iface, outputs: &[Output], args: &CastArgs, hook: attach:
         Backlog::Raised(r) => Some(r.describe()),
         Backlog::TooLow(msg) => Some(format!("warning: {msg}")),
     };
-    if args.json {
+    if args.run.json {
         let outs: Vec<_> = outputs
             .iter()
             .map(|o| serde_json::json!({"interface": o.iface.name, "mac": o.iface.mac, "policy": o.policy}))
@@ -438,41 +427,50 @@ impl Stats {
             let event = if last { "final" } else { "stats" };
             println!("{}", serde_json::json!({"event": event, "outputs": self.outputs, "flows": self.flows}));
         } else {
-            println!(
-                "\n{:<16} {:<12} {:>10} {:>14} {:>8} {:>8} {:>7}",
-                "Output", "Policy", "Packets", "Bytes", "Frames", "Dropped", "Errors"
-            );
-            for o in &self.outputs {
-                println!(
-                    "{:<16} {:<12} {:>10} {:>14} {:>8} {:>8} {:>7}",
-                    o.interface,
-                    o.policy,
-                    o.packets,
-                    o.bytes,
-                    o.frames_sent,
-                    o.frames_dropped,
-                    o.clone_errors
-                );
-            }
-            println!(
-                "\n{:<46} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}",
-                "Flow", "PID", "Codec", "Key", "Ref", "Non-ref", "Datagrams"
-            );
-            for f in &self.flows {
-                let pid = f.video_pid.map_or("-".to_string(), |p| format!("{p:#x}"));
-                println!(
-                    "{:<46} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}",
-                    format!("{} -> {}", f.source, f.destination),
-                    pid,
-                    f.codec,
-                    f.frames_key,
-                    f.frames_ref,
-                    f.frames_nonref,
-                    f.datagrams
-                );
-            }
+            println!();
+            self.print_tables("", None);
         }
         let _ = std::io::stdout().flush();
+    }
+
+    /// The output and flow tables, each line indented; with `rates` (bit/s per output) a
+    /// kbit/s column.
+    pub fn print_tables(&self, indent: &str, rates: Option<&[f64]>) {
+        println!(
+            "{indent}{:<16} {:<12} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
+            "Output", "Policy", "Packets", "Bytes", "kbit/s", "Frames", "Dropped", "Errors"
+        );
+        for (i, o) in self.outputs.iter().enumerate() {
+            let rate = rates.and_then(|r| r.get(i)).map_or("-".to_string(), |r| format!("{:.0}", r / 1e3));
+            println!(
+                "{indent}{:<16} {:<12} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
+                o.interface,
+                o.policy,
+                o.packets,
+                o.bytes,
+                rate,
+                o.frames_sent,
+                o.frames_dropped,
+                o.clone_errors
+            );
+        }
+        println!(
+            "{indent}{:<46} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}",
+            "Flow", "PID", "Codec", "Key", "Ref", "Non-ref", "Datagrams"
+        );
+        for f in &self.flows {
+            let pid = f.video_pid.map_or("-".to_string(), |p| format!("{p:#x}"));
+            println!(
+                "{indent}{:<46} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}",
+                format!("{} -> {}", f.source, f.destination),
+                pid,
+                f.codec,
+                f.frames_key,
+                f.frames_ref,
+                f.frames_nonref,
+                f.datagrams
+            );
+        }
     }
 }
 

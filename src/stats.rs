@@ -132,34 +132,7 @@ fn print_text(s: &Snapshot, rates: Option<&[f64]>) {
     let state =
         if s.running { format!("running, pid {}", s.owner_pid) } else { "STALE: its process is gone".into() };
     println!("cast {} on {} ({state})", s.name, s.input);
-    println!(
-        "  {:<16} {:<12} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
-        "Output", "Policy", "Packets", "Bytes", "kbit/s", "Frames", "Dropped", "Errors"
-    );
-    for (i, o) in s.stats.outputs.iter().enumerate() {
-        let rate = rates.and_then(|r| r.get(i)).map_or("-".to_string(), |r| format!("{:.0}", r / 1e3));
-        println!(
-            "  {:<16} {:<12} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
-            o.interface, o.policy, o.packets, o.bytes, rate, o.frames_sent, o.frames_dropped, o.clone_errors
-        );
-    }
-    println!(
-        "  {:<46} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}",
-        "Flow", "PID", "Codec", "Key", "Ref", "Non-ref", "Datagrams"
-    );
-    for f in &s.stats.flows {
-        let pid = f.video_pid.map_or("-".to_string(), |p| format!("{p:#x}"));
-        println!(
-            "  {:<46} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}",
-            format!("{} -> {}", f.source, f.destination),
-            pid,
-            f.codec,
-            f.frames_key,
-            f.frames_ref,
-            f.frames_nonref,
-            f.datagrams
-        );
-    }
+    s.stats.print_tables("  ", rates);
 }
 
 fn prometheus(snaps: &[Snapshot]) -> String {

@@ -49,11 +49,7 @@ pub fn run(args: &SwitchArgs) -> Result<()> {
             args.a
         )));
     }
-    if let Some(secs) = args.stats_interval {
-        if !(secs > 0.0 && secs.is_finite()) {
-            return Err(input(format!("--stats-interval {secs}: give a positive number of seconds")));
-        }
-    }
+    let interval = args.run.interval()?;
     let a = Iface::ethernet(&args.a)?;
     let b = Iface::ethernet(&args.b)?;
     preflight::require_bpf_privileges("ebpf-cast switch")?;
@@ -65,7 +61,7 @@ pub fn run(args: &SwitchArgs) -> Result<()> {
     let mut open = skel::open(SwitchSkelBuilder::default(), &mut obj)?;
     let rodata = open.maps.rodata_data.as_deref_mut().context("switch rodata")?;
     rodata.sw_mode = args.mode.value();
-    if args.attach != AttachMode::Tc {
+    if args.run.attach != AttachMode::Tc {
         open.progs.ecast_switch_in.set_attach_type(ProgramAttachType::TcxIngress);
     }
     let skel = open.load().context("loading the switch program (see the verifier log above)")?;
@@ -83,11 +79,11 @@ pub fn run(args: &SwitchArgs) -> Result<()> {
 
     let stop = Stop::install()?;
     let prog = &skel.progs.ecast_switch_in;
-    let att_a = attach::attach(prog, &a, args.attach)?;
-    let att_b = attach::attach(prog, &b, args.attach)?;
+    let att_a = attach::attach(prog, &a, args.run.attach)?;
+    let att_b = attach::attach(prog, &b, args.run.attach)?;
 
-    print_table(&a, &b, args.json);
-    if !args.json {
+    print_table(&a, &b, args.run.json);
+    if !args.run.json {
         println!(
             "\nswitching {} <-> {} ({} mode, attached via {}); Ctrl-C to stop",
             a.name,
@@ -98,11 +94,10 @@ pub fn run(args: &SwitchArgs) -> Result<()> {
     }
     flush();
 
-    let interval = args.stats_interval.map(Duration::from_secs_f64);
     loop {
         let stopped = stop.sleep(interval.unwrap_or(Duration::from_secs(3600)));
         if stopped || interval.is_some() {
-            print_stats(&counters(&skel, &a, &b)?, args.json, stopped);
+            print_stats(&counters(&skel, &a, &b)?, args.run.json, stopped);
             flush();
         }
         if stopped {

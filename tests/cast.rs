@@ -5,7 +5,6 @@ mod common;
 
 use std::{
     net::UdpSocket,
-    os::fd::AsRawFd,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -17,59 +16,10 @@ use serde_json::Value;
 const EDGE_IP: &str = "10.202.0.1";
 const CAM_IP: &str = "10.202.0.2";
 
-struct Edge {
-    cam: Netns,
-    edge: Netns,
-    rx: Vec<Netns>,
-    outputs: Vec<String>,
-}
+type Edge = CastEdge;
 
 fn edge(n_out: usize) -> Edge {
-    let t = Edge {
-        cam: Netns::new("cam"),
-        edge: Netns::new("edge"),
-        rx: (0..n_out).map(|i| Netns::new(&format!("rx{i}"))).collect(),
-        outputs: (1..=n_out).map(|i| format!("o{i}")).collect(),
-    };
-    t.cam.quiet();
-    t.edge.quiet();
-    veth(&t.cam, "c0", &t.edge, "in0");
-    t.cam.ip(&format!("addr add {CAM_IP}/24 dev c0"));
-    t.edge.ip(&format!("addr add {EDGE_IP}/24 dev in0"));
-    let edge_mac = t.edge.mac("in0");
-    t.cam.ip(&format!("neigh replace {EDGE_IP} lladdr {edge_mac} dev c0 nud permanent"));
-    for (i, rx) in t.rx.iter().enumerate() {
-        rx.quiet();
-        veth(&t.edge, &t.outputs[i], rx, "r0");
-        rx.ip(&format!("link set dev r0 address {edge_mac}"));
-        rx.ip(&format!("addr add {EDGE_IP}/24 dev r0"));
-    }
-    t
-}
-
-fn big_rcvbuf(s: &UdpSocket) {
-    let size: libc::c_int = 64 << 20;
-    // SAFETY: valid socket and option value.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            &size as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as u32,
-        );
-    }
-}
-
-/// Drains a socket that has been filled already.
-fn drain(s: &UdpSocket) -> Vec<Vec<u8>> {
-    s.set_nonblocking(true).unwrap();
-    let mut buf = vec![0u8; 65536];
-    let mut got = Vec::new();
-    while let Ok(n) = s.recv(&mut buf) {
-        got.push(buf[..n].to_vec());
-    }
-    got
+    CastEdge::new(n_out, EDGE_IP, CAM_IP)
 }
 
 /// Sends a TS file as 7-packet datagrams, paced.

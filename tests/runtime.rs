@@ -20,10 +20,14 @@ const CAM_IP: &str = "10.208.0.2";
 
 struct Edge {
     _pins: PinsGuard,
-    cam: Netns,
-    edge: Netns,
-    rx: Vec<Netns>,
-    edge_mac: String,
+    t: CastEdge,
+}
+
+impl std::ops::Deref for Edge {
+    type Target = CastEdge;
+    fn deref(&self) -> &CastEdge {
+        &self.t
+    }
 }
 
 /// Removes the pins of the edge namespace's casts, also when a test fails or kills a cast.
@@ -35,30 +39,9 @@ impl Drop for PinsGuard {
     }
 }
 
-/// cam -- c0|in0 [edge] o1..oN|r0 -- rx1..rxN; receivers carry the edge's MAC and IP.
 fn edge(n: usize) -> Edge {
-    let edge_ns = Netns::new("edge");
-    let t = Edge {
-        _pins: PinsGuard(std::path::Path::new("/sys/fs/bpf/ebpf-cast").join(ns_inode(&edge_ns))),
-        cam: Netns::new("cam"),
-        edge: edge_ns,
-        rx: (1..=n).map(|i| Netns::new(&format!("rx{i}"))).collect(),
-        edge_mac: String::new(),
-    };
-    t.cam.quiet();
-    t.edge.quiet();
-    veth(&t.cam, "c0", &t.edge, "in0");
-    t.cam.ip(&format!("addr add {CAM_IP}/24 dev c0"));
-    t.edge.ip(&format!("addr add {EDGE_IP}/24 dev in0"));
-    let edge_mac = t.edge.mac("in0");
-    t.cam.ip(&format!("neigh replace {EDGE_IP} lladdr {edge_mac} dev c0 nud permanent"));
-    for (i, rx) in t.rx.iter().enumerate() {
-        rx.quiet();
-        veth(&t.edge, &format!("o{}", i + 1), rx, "r0");
-        rx.ip(&format!("link set dev r0 address {edge_mac}"));
-        rx.ip(&format!("addr add {EDGE_IP}/24 dev r0"));
-    }
-    Edge { edge_mac, ..t }
+    let t = CastEdge::new(n, EDGE_IP, CAM_IP);
+    Edge { _pins: PinsGuard(std::path::Path::new("/sys/fs/bpf/ebpf-cast").join(ns_inode(&t.edge))), t }
 }
 
 fn ec(t: &Edge, args: &[&str]) -> (i32, String, String) {
@@ -86,31 +69,6 @@ fn start_cast(t: &Edge, args: &[&str]) -> Proc {
     let mut p = Proc::spawn(c);
     p.wait_for("Ctrl-C to stop", Duration::from_secs(20));
     p
-}
-
-fn big_rcvbuf(s: &UdpSocket) {
-    use std::os::fd::AsRawFd;
-    let size: libc::c_int = 32 << 20;
-    // SAFETY: valid socket and option.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            &size as *const _ as *const libc::c_void,
-            4,
-        );
-    }
-}
-
-fn drain(s: &UdpSocket) -> Vec<Vec<u8>> {
-    s.set_nonblocking(true).unwrap();
-    let mut buf = vec![0u8; 65536];
-    let mut got = Vec::new();
-    while let Ok(n) = s.recv(&mut buf) {
-        got.push(buf[..n].to_vec());
-    }
-    got
 }
 
 /// Sends numbered 1316-byte datagrams at about `rate` a second until `stop`; returns how many.
@@ -296,7 +254,6 @@ fn nat_outputs_reach_plain_sockets_at_their_own_addresses() {
         assert_eq!(stats[0]["outputs"][i]["packets"].as_u64().unwrap(), sent as u64);
     }
     drop(cast);
-    let _ = &t.edge_mac;
 }
 
 #[test]

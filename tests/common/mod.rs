@@ -286,3 +286,65 @@ pub fn exchange(tx: UdpSocket, rx: UdpSocket, to: &str, count: usize) -> (Vec<Ve
     }
     (sent, receiver.join().unwrap())
 }
+
+/// The cast topology: cam -- c0|in0 [edge] o1..oN|r0 -- rx1..rxN. Every receiver carries the
+/// edge's MAC and `edge_ip` (copies keep the original headers), so a plain UDP socket there
+/// receives what its output got, after the kernel checked the UDP checksum.
+pub struct CastEdge {
+    pub cam: Netns,
+    pub edge: Netns,
+    pub rx: Vec<Netns>,
+    pub outputs: Vec<String>,
+}
+
+impl CastEdge {
+    pub fn new(n_out: usize, edge_ip: &str, cam_ip: &str) -> CastEdge {
+        let t = CastEdge {
+            cam: Netns::new("cam"),
+            edge: Netns::new("edge"),
+            rx: (1..=n_out).map(|i| Netns::new(&format!("rx{i}"))).collect(),
+            outputs: (1..=n_out).map(|i| format!("o{i}")).collect(),
+        };
+        t.cam.quiet();
+        t.edge.quiet();
+        veth(&t.cam, "c0", &t.edge, "in0");
+        t.cam.ip(&format!("addr add {cam_ip}/24 dev c0"));
+        t.edge.ip(&format!("addr add {edge_ip}/24 dev in0"));
+        let edge_mac = t.edge.mac("in0");
+        t.cam.ip(&format!("neigh replace {edge_ip} lladdr {edge_mac} dev c0 nud permanent"));
+        for (i, rx) in t.rx.iter().enumerate() {
+            rx.quiet();
+            veth(&t.edge, &t.outputs[i], rx, "r0");
+            rx.ip(&format!("link set dev r0 address {edge_mac}"));
+            rx.ip(&format!("addr add {edge_ip}/24 dev r0"));
+        }
+        t
+    }
+}
+
+/// Room for a whole test's datagrams in a socket that is read at the end.
+pub fn big_rcvbuf(s: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 64 << 20;
+    // SAFETY: valid socket and option value.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &size as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        );
+    }
+}
+
+/// Everything queued on a socket, without waiting.
+pub fn drain(s: &UdpSocket) -> Vec<Vec<u8>> {
+    s.set_nonblocking(true).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut got = Vec::new();
+    while let Ok(n) = s.recv(&mut buf) {
+        got.push(buf[..n].to_vec());
+    }
+    got
+}
