@@ -21,7 +21,7 @@ use crate::{
 };
 
 pub const MAX_OUTPUTS: usize = 1024;
-const MAX_CLASSES: usize = 16;
+pub const MAX_CLASSES: usize = 16;
 const MAX_PORTS: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]

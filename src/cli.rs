@@ -10,7 +10,7 @@ use crate::{
 ///
 /// Programs at the tc ingress hook forward frames between interfaces (`switch`) or replicate an
 /// MPEG-TS video stream to many outputs with a quality policy each (`cast`). Needs root and a
-/// kernel with BTF.
+/// kernel with BTF. New here? Run `ebpf-cast demo`.
 #[derive(Debug, Parser)]
 #[command(name = "ebpf-cast", version, about, long_about, arg_required_else_help = true)]
 pub struct Cli {
@@ -69,7 +69,7 @@ pub enum Command {
     ///
     /// Example: ebpf-cast stats eth1 --watch 2
     Stats(StatsArgs),
-    /// List the interfaces where ebpf-cast programs are attached in this network namespace.
+    /// List the casts and the attached ebpf-cast programs of this network namespace.
     Status {
         /// Print JSON instead of a table
         #[arg(long)]

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, net::SocketAddrV4, str::FromStr, time::Duration
 use anyhow::{Context, Result};
 
 use crate::{
-    cast::MAX_OUTPUTS,
+    cast::{MAX_CLASSES, MAX_OUTPUTS},
     error::input,
     iface::Iface,
     pins::{self, Instance},
@@ -15,8 +15,6 @@ use crate::{
     preflight,
     skel::cast::types,
 };
-
-const MAX_CLASSES: usize = 16;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum OutCmd {
