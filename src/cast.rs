@@ -1,6 +1,6 @@
 //! `ebpf-cast cast IN --to OUT[:POLICY]...`: one ingress video stream replicated in the kernel
 //! to many outputs, each with its own quality policy.
-use std::{collections::HashSet, io::Write, mem::MaybeUninit, time::Duration};
+use std::{collections::HashSet, io::Write, mem::MaybeUninit};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags, ProgramAttachType};
@@ -115,7 +115,8 @@ pub fn plan(levels: &[u16]) -> Result<Vec<(usize, u8)>> {
     Ok(order.into_iter().map(|i| (i, distinct.binary_search(&levels[i]).unwrap() as u8)).collect())
 }
 
-fn validate(args: &CastArgs) -> Result<Vec<Output>> {
+/// Checks the command line: the input, the outputs and their policies.
+fn validate(args: &CastArgs) -> Result<(Iface, Vec<Output>)> {
     if args.to.len() > MAX_OUTPUTS {
         return Err(input(format!("{} outputs: at most {MAX_OUTPUTS} per cast", args.to.len())));
     }
@@ -138,8 +139,9 @@ fn validate(args: &CastArgs) -> Result<Vec<Output>> {
             )));
         }
     }
-    Iface::ethernet(&args.input)?;
-    args.to
+    let input = Iface::ethernet(&args.input)?;
+    let outputs: Vec<Output> = args
+        .to
         .iter()
         .enumerate()
         .map(|(slot, spec)| {
@@ -150,7 +152,9 @@ fn validate(args: &CastArgs) -> Result<Vec<Output>> {
             };
             Ok(Output { iface, policy: spec.policy, slot: slot as u32, nat })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    plan(&outputs.iter().map(|o| o.policy.level()).collect::<Vec<_>>())?;
+    Ok((input, outputs))
 }
 
 /// What a cast needs, checked.
@@ -170,7 +174,6 @@ pub struct CastConfig {
 pub struct Caster<'obj> {
     skel: CastSkel<'obj>,
     attachment: attach::Attachment,
-    pub outputs: Vec<Output>,
 }
 
 impl<'obj> Caster<'obj> {
@@ -220,7 +223,7 @@ impl<'obj> Caster<'obj> {
             meta.slot_level[o.slot as usize] = o.policy.level();
         }
         let attachment = attach::attach(&skel.progs.ecast_cast_in, &cfg.input, cfg.attach)?;
-        Ok(Caster { skel, attachment, outputs: cfg.outputs.clone() })
+        Ok(Caster { skel, attachment })
     }
 
     /// Pins the instance's maps under /sys/fs/bpf/ebpf-cast/NAME (removed when dropped).
@@ -239,22 +242,12 @@ impl<'obj> Caster<'obj> {
     pub fn stats(&self) -> Result<Stats> {
         // The outputs as they are now (`ebpf-cast out` may have changed them).
         let meta = &self.skel.maps.bss_data.as_deref().context("cast bss")?.cast_meta;
-        let outs: Vec<(u32, String, String)> = (0..meta.n_slots as usize)
-            .filter_map(|slot| {
-                let name = pins::cstr(&meta.slot_name[slot]);
-                (!name.is_empty())
-                    .then(|| (slot as u32, name, Policy::from_level(meta.slot_level[slot]).to_string()))
-            })
-            .collect();
-        Stats::read(&self.skel.maps.cast_ostats, &self.skel.maps.cast_flows, &outs)
+        Stats::read(&self.skel.maps.cast_ostats, &self.skel.maps.cast_flows, &pins::slot_outputs(meta))
     }
 }
 
 pub fn run(args: &CastArgs) -> Result<()> {
-    let outputs = validate(args)?;
-    let input = Iface::ethernet(&args.input)?;
-    let levels: Vec<u16> = outputs.iter().map(|o| o.policy.level()).collect();
-    plan(&levels)?;
+    let (input, outputs) = validate(args)?;
     preflight::require_bpf_privileges("ebpf-cast cast")?;
     installed::refuse_if_taken(input.index, &input.name)?;
     let name = args.name.clone().unwrap_or_else(|| input.name.clone());
@@ -276,16 +269,10 @@ pub fn run(args: &CastArgs) -> Result<()> {
     let pinned = caster.pin(&cfg.name)?;
 
     print_outputs(&cfg.input, &cfg.outputs, args, caster.hook(), &backlog);
-    let interval = args.run.interval()?;
-    loop {
-        let stopped = stop.sleep(interval.unwrap_or(Duration::from_secs(3600)));
-        if stopped || interval.is_some() {
-            caster.stats()?.print(args.run.json, stopped);
-        }
-        if stopped {
-            break;
-        }
-    }
+    stop.report_until_stopped(args.run.interval()?, |last| {
+        caster.stats()?.print(args.run.json, last);
+        Ok(())
+    })?;
     drop(pinned);
     drop(caster);
     drop(backlog);
@@ -345,7 +332,7 @@ fn print_outputs(inp: &Iface, outputs: &[Output], args: &CastArgs, hook: attach:
     let _ = std::io::stdout().flush();
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct OutputStats {
     pub interface: String,
     pub policy: String,
@@ -356,7 +343,7 @@ pub struct OutputStats {
     pub clone_errors: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FlowStats {
     pub source: String,
     pub destination: String,
@@ -370,7 +357,7 @@ pub struct FlowStats {
     pub unedited: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Stats {
     pub outputs: Vec<OutputStats>,
     pub flows: Vec<FlowStats>,

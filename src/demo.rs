@@ -97,7 +97,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         let mut last = caster.stats()?;
         while !edge_stop.sleep(Duration::from_secs(1)) {
             last = caster.stats()?;
-            let _ = stats_tx.send(caster.stats()?);
+            let _ = stats_tx.send(last.clone());
         }
         Ok(last)
     });

@@ -224,11 +224,12 @@ pub fn map_by_name(inst: &Installed, name: &str) -> Option<libbpf_rs::MapHandle>
     })
 }
 
-/// Finds the program's read-only data map (libbpf names it "<object>.rodata").
-pub fn rodata(inst: &Installed) -> Option<Vec<u8>> {
+/// The value of one of a program's global data maps: libbpf names them "<object>.rodata",
+/// "<object>.bss", ...
+pub fn global_data(inst: &Installed, suffix: &str) -> Option<Vec<u8>> {
     inst.map_ids.iter().find_map(|&id| {
         let map = libbpf_rs::MapHandle::from_map_id(id).ok()?;
-        if !map.name().to_string_lossy().ends_with(".rodata") {
+        if !map.name().to_string_lossy().ends_with(suffix) {
             return None;
         }
         map.lookup(&0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY).ok().flatten()

@@ -132,7 +132,7 @@ pub fn run(cmd: &OutCmd) -> Result<()> {
             if let Some(dst) = spec.dst {
                 set_nat(&mut o, dst, nat_mac(&iface.name, &dst, spec.mac)?);
             }
-            zero_stats(&inst, slot)?;
+            inst.zero_output(slot)?;
             outs.insert(slot, o);
             pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], &iface.name);
             bss.cast_meta.slot_level[slot as usize] = o.level;
@@ -223,14 +223,6 @@ pub fn set_nat(o: &mut types::cast_out, dst: SocketAddrV4, mac: [u8; 6]) {
     o.nat_daddr = u32::from_ne_bytes(dst.ip().octets());
     o.nat_dport = dst.port().to_be();
     o.nat_dmac = mac;
-}
-
-fn zero_stats(inst: &Instance, slot: u32) -> Result<()> {
-    use libbpf_rs::MapCore;
-    let ncpu = libbpf_rs::num_possible_cpus()?;
-    let zero = vec![0u8; std::mem::size_of::<types::cast_ostat>()];
-    inst.ostats.update_percpu(&slot.to_ne_bytes(), &vec![zero; ncpu], libbpf_rs::MapFlags::ANY)?;
-    Ok(())
 }
 
 /// The MAC of `ip` from the neighbour table of `dev`.

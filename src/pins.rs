@@ -145,21 +145,24 @@ impl Instance {
         self.bss.update(&0u32.to_ne_bytes(), bytes, MapFlags::ANY).context("writing the instance's tables")
     }
 
-    /// (slot, interface, policy) of every output in use.
-    pub fn outputs(&self, b: &types::bss) -> Vec<(u32, String, String)> {
-        (0..b.cast_meta.n_slots as usize)
-            .filter_map(|slot| {
-                let name = cstr(&b.cast_meta.slot_name[slot]);
-                (!name.is_empty()).then(|| {
-                    (
-                        slot as u32,
-                        name,
-                        crate::policy::Policy::from_level(b.cast_meta.slot_level[slot]).to_string(),
-                    )
-                })
-            })
-            .collect()
+    /// Zeroes the counters of one output slot, on every CPU.
+    pub fn zero_output(&self, slot: u32) -> Result<()> {
+        let ncpu = libbpf_rs::num_possible_cpus()?;
+        let zero = vec![0u8; std::mem::size_of::<types::cast_ostat>()];
+        self.ostats.update_percpu(&slot.to_ne_bytes(), &vec![zero; ncpu], MapFlags::ANY)?;
+        Ok(())
     }
+}
+
+/// (slot, interface, policy) of every output in use.
+pub fn slot_outputs(meta: &types::cast_meta) -> Vec<(u32, String, String)> {
+    (0..meta.n_slots as usize)
+        .filter_map(|slot| {
+            let name = cstr(&meta.slot_name[slot]);
+            let policy = crate::policy::Policy::from_level(meta.slot_level[slot]);
+            (!name.is_empty()).then(|| (slot as u32, name, policy.to_string()))
+        })
+        .collect()
 }
 
 /// Names of the instances of this network namespace that have pins.

@@ -30,6 +30,23 @@ impl Stop {
         self.0.load(Ordering::SeqCst)
     }
 
+    /// Waits for a stop, calling `report(false)` every `interval` meanwhile, then `report(true)`.
+    pub fn report_until_stopped(
+        &self,
+        interval: Option<Duration>,
+        mut report: impl FnMut(bool) -> Result<()>,
+    ) -> Result<()> {
+        loop {
+            let stopped = self.sleep(interval.unwrap_or(Duration::from_secs(3600)));
+            if stopped || interval.is_some() {
+                report(stopped)?;
+            }
+            if stopped {
+                return Ok(());
+            }
+        }
+    }
+
     /// Sleeps up to `d`, waking early when a stop is requested. Returns true if stopping.
     pub fn sleep(&self, d: Duration) -> bool {
         let end = Instant::now() + d;

@@ -49,7 +49,7 @@ struct Snapshot {
 
 fn snapshot(inst: &Instance) -> Result<Snapshot> {
     let bss = inst.read_bss()?;
-    let stats = Stats::read(&inst.ostats, &inst.flows, &inst.outputs(&bss))?;
+    let stats = Stats::read(&inst.ostats, &inst.flows, &pins::slot_outputs(&bss.cast_meta))?;
     Ok(Snapshot {
         name: inst.name.clone(),
         input: pins::cstr(&bss.cast_meta.input),
@@ -178,10 +178,8 @@ fn prometheus(snaps: &[Snapshot]) -> String {
 
 /// Zeroes every output's and every flow's counters (the flows' learned state is kept).
 fn reset(inst: &Instance) -> Result<()> {
-    let ncpu = libbpf_rs::num_possible_cpus()?;
-    let zero = vec![0u8; std::mem::size_of::<types::cast_ostat>()];
     for slot in 0..crate::cast::MAX_OUTPUTS as u32 {
-        inst.ostats.update_percpu(&slot.to_ne_bytes(), &vec![zero.clone(); ncpu], MapFlags::ANY)?;
+        inst.zero_output(slot)?;
     }
     for k in inst.flows.keys() {
         let Some(v) = inst.flows.lookup(&k, MapFlags::ANY)? else { continue };

@@ -35,7 +35,8 @@ fn instances() -> Vec<InstanceEntry> {
         .filter_map(|name| {
             let inst = pins::Instance::open(&name).ok()?;
             let bss = inst.read_bss().ok()?;
-            let outputs = inst.outputs(&bss).into_iter().map(|(_, o, p)| format!("{o}:{p}")).collect();
+            let outputs =
+                pins::slot_outputs(&bss.cast_meta).into_iter().map(|(_, o, p)| format!("{o}:{p}")).collect();
             Some(InstanceEntry {
                 input: pins::cstr(&bss.cast_meta.input),
                 owner_pid: bss.cast_meta.owner_pid,
@@ -117,7 +118,9 @@ pub fn detach(name: &str) -> Result<()> {
 fn details(inst: Installed) -> Entry {
     let (mut mode, mut peer) = (String::from("-"), None);
     if inst.role == "switch" {
-        if let Some(ro) = installed::rodata(&inst).and_then(|b| skel::from_bytes::<sw::rodata>(&b)) {
+        if let Some(ro) =
+            installed::global_data(&inst, ".rodata").and_then(|b| skel::from_bytes::<sw::rodata>(&b))
+        {
             mode = SwitchMode::from_value(ro.sw_mode).to_string();
         }
         peer = switch_peer(&inst);
@@ -138,12 +141,7 @@ fn switch_peer(inst: &Installed) -> Option<String> {
 
 /// Number of outputs in the cast's active table (.bss: two tables, then the active index).
 fn cast_outputs(inst: &Installed) -> Option<u32> {
-    use libbpf_rs::MapCore;
-    let map = inst.map_ids.iter().find_map(|&id| {
-        let m = libbpf_rs::MapHandle::from_map_id(id).ok()?;
-        m.name().to_string_lossy().ends_with(".bss").then_some(m)
-    })?;
-    let bss = map.lookup(&0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY).ok()??;
+    let bss = installed::global_data(inst, ".bss")?;
     let bss: crate::skel::cast::types::bss = crate::skel::from_bytes(&bss)?;
     Some(bss.cast_tabs[(bss.cast_active & 1) as usize].n_out)
 }

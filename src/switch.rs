@@ -1,5 +1,5 @@
 //! `ebpf-cast switch A B`: an L2 cross-connect of two interfaces in the kernel.
-use std::{io::Write, mem::MaybeUninit, time::Duration};
+use std::{io::Write, mem::MaybeUninit};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags, ProgramAttachType};
@@ -94,16 +94,11 @@ pub fn run(args: &SwitchArgs) -> Result<()> {
     }
     flush();
 
-    loop {
-        let stopped = stop.sleep(interval.unwrap_or(Duration::from_secs(3600)));
-        if stopped || interval.is_some() {
-            print_stats(&counters(&skel, &a, &b)?, args.run.json, stopped);
-            flush();
-        }
-        if stopped {
-            break;
-        }
-    }
+    stop.report_until_stopped(interval, |last| {
+        print_stats(&counters(&skel, &a, &b)?, args.run.json, last);
+        flush();
+        Ok(())
+    })?;
     drop(att_a);
     drop(att_b);
     Ok(())

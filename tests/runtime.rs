@@ -318,21 +318,7 @@ fn runtime_commands_need_root_and_a_live_instance() {
     assert_eq!(code, 2);
     assert!(err.contains("no cast named nosuch in this network namespace"), "{err}");
     let cast = start_cast(&t, &["--to", "o1"]);
-    let out = run({
-        let mut c = std::process::Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            bin(),
-            "out",
-            "del",
-            "cam1",
-            "o1",
-        ]);
-        c
-    });
+    let out = as_nobody(None, &["out", "del", "cam1", "o1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ebpf-cast out needs root"));
     // kill -9: the pins stay, status calls them stale, detach cleans them.

@@ -227,12 +227,12 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 	}
 	/* A joining output numbers as its class would; the class's counter is the class's to
 	 * keep, unless no member of the class numbered this datagram. */
-	if (!e->simulate)
+	if (!e->simulate) {
 		d->applied |= 1 << (e->class_id & (CAST_MAX_CLASS - 1));
-	else if (count && !(d->applied & (1 << (e->class_id & (CAST_MAX_CLASS - 1)))))
 		*ccp = cc;
-	if (!e->simulate)
+	} else if (count && !(d->applied & (1 << (e->class_id & (CAST_MAX_CLASS - 1))))) {
 		*ccp = cc;
+	}
 	d->level = cut;
 	removed = d->n_ts - w;
 	d->n_ts = w;
@@ -491,32 +491,25 @@ int ecast_cast_in(struct __sk_buff *skb)
 	struct ts_buf *b;
 	struct cursor c;
 	struct udphdr *udp;
-	__u32 zero = 0, n, payload, udp_len, slow;
-	__u16 proto;
+	__u32 zero = 0, n, payload, udp_len, slow, l3_off, udp_off, ts_off, daddr = 0;
+	__u16 proto, dport;
+	__u8 dmac[6], ipv6 = 0, csum, n_orig = 0;
 	void *data;
 
-	sc = bpf_map_lookup_elem(&cast_scratch, &zero);
-	if (!sc)
-		return TC_ACT_OK;
-	dp = &sc->d;
-	__builtin_memset(dp, 0, sizeof(*dp));
-	/* Headers and TS headers are read in place: make a paged frame linear first. */
-	if (skb_data_end(skb) - skb_data(skb) < skb->len && bpf_skb_pull_data(skb, skb->len))
-		return TC_ACT_OK;
 	data = skb_data(skb);
 	c.pos = data;
 	c.end = skb_data_end(skb);
 	if (c.pos + ETH_HLEN > c.end)
 		return TC_ACT_OK;
-	__builtin_memcpy(dp->dmac, data, 6);
+	__builtin_memcpy(dmac, data, 6);
 	proto = parse_eth(&c);
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = parse_ipv4(&c);
 
 		if (!ip)
 			return TC_ACT_OK;
-		dp->l3_off = (void *)ip - data;
-		dp->daddr = ip->daddr;
+		l3_off = (void *)ip - data;
+		daddr = ip->daddr;
 		__builtin_memcpy(key.saddr, &ip->saddr, 4);
 		__builtin_memcpy(key.daddr, &ip->daddr, 4);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
@@ -524,8 +517,8 @@ int ecast_cast_in(struct __sk_buff *skb)
 
 		if (!ip6)
 			return TC_ACT_OK;
-		dp->l3_off = (void *)ip6 - data;
-		dp->ipv6 = 1;
+		l3_off = (void *)ip6 - data;
+		ipv6 = 1;
 		__builtin_memcpy(key.saddr, &ip6->saddr, 16);
 		__builtin_memcpy(key.daddr, &ip6->daddr, 16);
 		key.ipv6 = 1;
@@ -535,21 +528,47 @@ int ecast_cast_in(struct __sk_buff *skb)
 	udp = parse_udp(&c);
 	if (!udp || !port_wanted(udp->dest))
 		return TC_ACT_OK;
-	dp->udp_off = (void *)udp - data;
-	dp->csum = dp->ipv6 || udp->check;
-	dp->dport = udp->dest;
+	udp_off = (void *)udp - data;
+	csum = ipv6 || udp->check;
+	dport = udp->dest;
 	key.sport = udp->source;
 	key.dport = udp->dest;
-	skip_rtp(&c);
-	dp->ts_off = c.pos - data;
 	udp_len = bpf_ntohs(udp->len);
-	payload = dp->udp_off + udp_len > dp->ts_off ? dp->udp_off + udp_len - dp->ts_off : 0;
-	if (dp->udp_off + udp_len <= skb->len && payload && payload % TS_SIZE == 0 &&
+	/* A candidate: its TS headers are read in place, so make a paged frame linear (only
+	 * UDP to a cast port pays for this, not everything else on the interface). */
+	if (c.end - data < skb->len) {
+		if (bpf_skb_pull_data(skb, skb->len))
+			return TC_ACT_OK;
+		data = skb_data(skb);
+		c.end = skb_data_end(skb);
+		c.pos = data + (udp_off & 0x3ff) + sizeof(struct udphdr);
+	}
+
+	skip_rtp(&c);
+	ts_off = c.pos - data;
+	payload = udp_off + udp_len > ts_off ? udp_off + udp_len - ts_off : 0;
+	if (udp_off + udp_len <= skb->len && payload && payload % TS_SIZE == 0 &&
 	    c.pos + 1 <= c.end && *(__u8 *)c.pos == TS_SYNC) {
-		dp->n_orig = payload / TS_SIZE > 255 ? 255 : payload / TS_SIZE;
+		n_orig = payload / TS_SIZE > 255 ? 255 : payload / TS_SIZE;
 	} else if (!cfg_nports) {
 		return TC_ACT_OK; /* not MPEG-TS: not ours */
 	}
+
+	/* Ours: the datagram's state lives in the per-CPU scratch. */
+	sc = bpf_map_lookup_elem(&cast_scratch, &zero);
+	if (!sc)
+		return TC_ACT_OK;
+	dp = &sc->d;
+	__builtin_memset(dp, 0, sizeof(*dp));
+	dp->l3_off = l3_off;
+	dp->udp_off = udp_off;
+	dp->ts_off = ts_off;
+	dp->n_orig = n_orig;
+	dp->ipv6 = ipv6;
+	dp->csum = csum;
+	dp->daddr = daddr;
+	dp->dport = dport;
+	__builtin_memcpy(dp->dmac, dmac, 6);
 	dp->cur_daddr = dp->daddr;
 	dp->cur_dport = dp->dport;
 	__builtin_memcpy(dp->cur_dmac, dp->dmac, 6);
@@ -596,7 +615,6 @@ int ecast_cast_in(struct __sk_buff *skb)
 
 				if (!bpf_skb_load_bytes(skb, off, b, TS_SIZE))
 					kind = frame_kind_of(b, f->codec);
-				f->kind = kind;
 				f->frames[kind & 3]++;
 				if (kind == FRAME_KEY) {
 					f->prio = PRIO_KEY;

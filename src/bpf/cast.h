@@ -98,7 +98,7 @@ struct cast_flow {
 	__u16 video_pid;       /* 0x1fff until learned from the PMT (or --pid) */
 	__u16 pmt_pid;         /* 0x1fff until learned from the PAT */
 	__u8 codec;            /* enum codec */
-	__u8 kind;             /* enum frame_kind of the current frame */
+	__u8 _pad0;
 	__u16 prio;            /* drop priority of the current frame's TS packets */
 	__u32 nonref_seq;      /* non-reference frames seen: the decimation rank's source */
 	__u8 cc[CAST_MAX_CLASS]; /* per class: last continuity counter sent | CC_VALID */

@@ -197,6 +197,16 @@ impl Drop for Proc {
     }
 }
 
+/// ebpf-cast run as user nobody with no capabilities (inside `ns` when given).
+pub fn as_nobody(ns: Option<&Netns>, args: &[&str]) -> Output {
+    let mut c = match ns {
+        Some(ns) => ns.cmd("setpriv"),
+        None => Command::new("setpriv"),
+    };
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", bin()]).args(args);
+    run(c)
+}
+
 /// Output of a finished command, for asserting exit code and text.
 pub fn run(mut cmd: Command) -> Output {
     cmd.output().expect("running command")
