@@ -1,7 +1,9 @@
 //! Fan-out benchmark (run it with bench/run, as root). One sender -> fan-out point -> N
 //! receivers, all in private namespaces; every mechanism measured in the same run:
 //! ebpf-cast cast (policy all, mixed policies, synthetic datagrams), ebpf-cast switch, tc
-//! act_mirred, a Linux bridge, a batched userspace relay, and one redirect (the floor).
+//! act_mirred, a Linux bridge, a batched userspace relay, one redirect (the floor), the kernel's
+//! XDP devmap broadcast, and a tc -> XDP hub probe. `--rx napi|backlog` chooses how the
+//! receivers take copies (GRO/NAPI on the veth peers, or plain veth defaults).
 //! The sender runs on CPU 0, the fan-out (RPS on the ingress veth, and the relay) on CPU 1.
 use std::{
     collections::BTreeMap,
@@ -34,6 +36,26 @@ struct Opts {
     secs: f64,
     out: PathBuf,
     only: Option<Vec<String>>,
+    rx: Rx,
+}
+
+/// How the receivers take their copies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rx {
+    /// GRO on the receiving veth peers: each peer runs NAPI with a ring of its own.
+    Napi,
+    /// Plain veth defaults: every copy goes through the fan-out CPU's input backlog
+    /// (net.core.netdev_max_backlog at the kernel default, 1000).
+    Backlog,
+}
+
+impl Rx {
+    fn name(self) -> &'static str {
+        match self {
+            Rx::Napi => "napi",
+            Rx::Backlog => "backlog",
+        }
+    }
 }
 
 fn parse_opts() -> Result<Opts> {
@@ -45,6 +67,7 @@ fn parse_opts() -> Result<Opts> {
         secs: 2.0,
         out: PathBuf::from("bench/results"),
         only: None,
+        rx: Rx::Napi,
     };
     let mut args = std::env::args().skip(1);
     let mut ns_given = false;
@@ -60,9 +83,16 @@ fn parse_opts() -> Result<Opts> {
             "--reps" => o.reps = val()?.parse()?,
             "--secs" => o.secs = val()?.parse()?,
             "--out" => o.out = val()?.into(),
+            "--rx" => {
+                o.rx = match val()?.as_str() {
+                    "napi" => Rx::Napi,
+                    "backlog" => Rx::Backlog,
+                    v => bail!("--rx {v}: use napi or backlog"),
+                }
+            }
             "--only" => o.only = Some(val()?.split(',').map(String::from).collect()),
             "-h" | "--help" => {
-                println!("bench/run [--quick] [--n 1,4,16] [--reps R] [--secs S] [--out DIR] [--only m1,m2]");
+                println!("bench/run [--quick] [--rx napi|backlog] [--n 1,4,16] [--reps R] [--secs S] [--out DIR] [--only m1,m2]");
                 std::process::exit(0);
             }
             _ => bail!("unknown option {a}: see --help"),
@@ -97,7 +127,7 @@ struct Topo {
 }
 
 impl Topo {
-    fn new(n: usize) -> Result<Topo> {
+    fn new(n: usize, rx: Rx) -> Result<Topo> {
         let id = std::process::id();
         let t = Topo {
             tx: format!("ecb{id}-tx"),
@@ -147,6 +177,17 @@ impl Topo {
         }
         batch(&t.fan, &fan)?;
         batch(&t.sink, &sink)?;
+        if rx == Rx::Napi {
+            // veth hands a copy to the peer's NAPI only if the sending side does no TSO.
+            run(&format!(
+                "ip netns exec {} sh -c 'i=0; while [ $i -lt {n} ]; do ethtool -K o$i tso off || exit 1; i=$((i+1)); done'",
+                t.fan
+            ))?;
+            run(&format!(
+                "ip netns exec {} sh -c 'i=0; while [ $i -lt {n} ]; do ethtool -K r$i gro on || exit 1; i=$((i+1)); done'",
+                t.sink
+            ))?;
+        }
         // The fan-out runs on CPU 1: steer in0's receive processing there.
         run(&format!("ip netns exec {} sh -c 'echo 2 > /sys/class/net/in0/queues/rx-0/rps_cpus'", t.fan))?;
         Ok(t)
@@ -207,6 +248,10 @@ enum Mech {
     Bridge,
     Relay,
     Floor,
+    /// Reference: generic XDP on the input, devmap broadcast (BPF_F_BROADCAST) to every output.
+    XdpBcast,
+    /// Design probe: tc on the input hands each frame to a hub veth whose generic XDP broadcasts.
+    HubProto,
 }
 
 impl Mech {
@@ -220,11 +265,21 @@ impl Mech {
             Mech::Bridge => "bridge",
             Mech::Relay => "relay",
             Mech::Floor => "redirect-floor",
+            Mech::XdpBcast => "xdp-broadcast",
+            Mech::HubProto => "tc-xdp-hub",
         }
     }
 
     fn for_n(n: usize) -> Vec<Mech> {
-        let mut v = vec![Mech::Mirred, Mech::CastAll, Mech::CastMixed, Mech::CastSynthetic, Mech::Relay];
+        let mut v = vec![
+            Mech::Mirred,
+            Mech::CastAll,
+            Mech::CastMixed,
+            Mech::CastSynthetic,
+            Mech::Relay,
+            Mech::XdpBcast,
+            Mech::HubProto,
+        ];
         if n < 1024 {
             v.push(Mech::Bridge); // a bridge has at most 1024 ports, the input among them
         }
@@ -241,6 +296,95 @@ enum Running {
     Tc(String),
     Bridge(String, usize),
     Relay(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>),
+}
+
+/// Loads the broadcast program in the fan-out namespace: generic XDP on `xdp_dev`, a devmap
+/// of o0..o{n-1}; with `feed`, a TCX program on in0 hands every frame to `xdp_dev`'s ingress.
+type Bcast<'o> = (ebpf_cast::skel::hub::HubSkel<'o>, std::os::fd::OwnedFd, Option<libbpf_rs::Link>);
+
+fn load_bcast<'o>(
+    obj: &'o mut std::mem::MaybeUninit<libbpf_rs::OpenObject>,
+    ns: &str,
+    n: usize,
+    xdp_dev: &str,
+    feed: bool,
+) -> Result<Bcast<'o>> {
+    use libbpf_rs::{
+        skel::{OpenSkel, SkelBuilder},
+        MapCore, MapFlags,
+    };
+    enter(ns)?;
+    let idx = |name: &str| -> Result<u32> {
+        nix::net::if_::if_nametoindex(name).with_context(|| format!("no interface {name}"))
+    };
+    let mut open = ebpf_cast::skel::hub::HubSkelBuilder::default().open(obj)?;
+    open.maps.rodata_data.as_deref_mut().unwrap().hub_ifindex = idx(xdp_dev)?;
+    open.progs.ecast_hub_feed.set_attach_type(libbpf_rs::ProgramAttachType::TcxIngress);
+    let skel = open.load()?;
+    for i in 0..n {
+        let k = idx(&format!("o{i}"))?;
+        skel.maps.hub_ports.update(&k.to_ne_bytes(), &k.to_ne_bytes(), MapFlags::ANY)?;
+    }
+    let opts = libbpf_sys::bpf_link_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
+        flags: 2, // XDP_FLAGS_SKB_MODE: generic XDP
+        ..Default::default()
+    };
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: valid program fd and options.
+    let fd = unsafe {
+        libbpf_sys::bpf_link_create(
+            skel.progs.ecast_hub_bcast.as_fd().as_raw_fd(),
+            idx(xdp_dev)? as i32,
+            libbpf_sys::BPF_XDP,
+            &opts,
+        )
+    };
+    anyhow::ensure!(fd >= 0, "attaching XDP: {}", std::io::Error::last_os_error());
+    // SAFETY: a new fd that we own.
+    let xdp_link = unsafe { OwnedFd::from_raw_fd(fd) };
+    let feed_link = if feed {
+        use libbpf_rs::AsRawLibbpf;
+        // SAFETY: the program is loaded; NULL opts are allowed.
+        let l = unsafe {
+            libbpf_sys::bpf_program__attach_tcx(
+                skel.progs.ecast_hub_feed.as_libbpf_object().as_ptr(),
+                idx("in0")? as i32,
+                std::ptr::null(),
+            )
+        };
+        let l = std::ptr::NonNull::new(l).ok_or_else(std::io::Error::last_os_error)?;
+        // SAFETY: libbpf returned a link that we now own.
+        Some(unsafe { libbpf_rs::Link::from_ptr(l) })
+    } else {
+        None
+    };
+    Ok((skel, xdp_link, feed_link))
+}
+
+fn start_bcast(t: &Topo, xdp_dev: &str, feed: bool) -> Result<Running> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let (ns, n, xdp_dev) = (t.fan.clone(), t.n, xdp_dev.to_string());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let mut obj = std::mem::MaybeUninit::uninit();
+        let r = load_bcast(&mut obj, &ns, n, &xdp_dev, feed);
+        match r {
+            Ok(held) => {
+                let _ = tx.send(Ok(()));
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                drop(held);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+    });
+    rx.recv()??;
+    Ok(Running::Relay(stop, Some(h)))
 }
 
 impl Drop for Running {
@@ -285,6 +429,14 @@ fn start(m: Mech, t: &Topo, bin: &PathBuf) -> Result<Running> {
                 c.args(["--to", &format!("o{i}:{p}")]);
             }
             wait_ready(c, "Ctrl-C to stop")
+        }
+        Mech::XdpBcast => start_bcast(t, "in0", false),
+        Mech::HubProto => {
+            run(&format!(
+                "(ip -n {ns} link del hubA 2>/dev/null; true) && ip -n {ns} link add name hubA type veth peer name hubB && ip -n {ns} link set hubA up && ip -n {ns} link set hubB up",
+                ns = t.fan
+            ))?;
+            start_bcast(t, "hubB", true)
         }
         Mech::Switch => {
             let mut c = Command::new("ip");
@@ -594,6 +746,7 @@ fn trial(
 struct Row {
     sat: Vec<f64>,      // copies/s at saturation, per repetition
     lossless: Vec<f64>, // copies/s at the highest rate with <= 0.1 % loss
+    overload: Vec<f64>, // copies/s delivered when offered twice the lossless rate
     ns_copy: Vec<f64>,  // CPU 1 ns per copy at saturation
 }
 
@@ -637,10 +790,10 @@ fn main() -> Result<()> {
     let mut results: BTreeMap<(usize, Mech), Row> = BTreeMap::new();
     let started = Instant::now();
     for &n in &o.ns {
-        // Same input backlog for every mechanism: room for a burst of copies.
-        std::fs::write(backlog_path, (64 * n).max(1000).to_string())?;
+        // The kernel's default input backlog for every mechanism (--rx backlog: the copies too).
+        std::fs::write(backlog_path, "1000")?;
         eprintln!("[{:5.0}s] N = {n}: building the topology", started.elapsed().as_secs_f64());
-        let t = Topo::new(n)?;
+        let t = Topo::new(n, o.rx)?;
         for rep in 0..o.reps {
             for m in Mech::for_n(n) {
                 if o.only.as_ref().is_some_and(|only| !only.iter().any(|x| x == m.name())) {
@@ -656,31 +809,46 @@ fn main() -> Result<()> {
                 let sat = trial(&t, payloads, o.secs, None, None)?;
                 let sat_copies = sat.copies as f64 / sat.secs;
                 let ns_copy = sat.cpu_busy * 1e9 / sat_copies.max(1.0);
-                // Highest rate with <= 0.1 % loss: step down from the delivered rate.
-                let mut rate = sat.copies as f64 / sat.secs / (n as f64 * keep) * 0.95;
-                let mut lossless = 0.0;
-                for _ in 0..if o.quick { 2 } else { 5 } {
+                // Highest input rate with <= 0.1 % loss: bisect between nothing and what the
+                // sender offered at saturation (a collapsed saturation point says nothing of it).
+                let loss_at = |rate: f64| -> Result<(f64, f64)> {
                     let tr = trial(&t, payloads, o.secs.min(1.0), Some(rate), None)?;
                     let expect = tr.sent as f64 * n as f64 * keep;
-                    let loss = 1.0 - tr.copies as f64 / expect.max(1.0);
+                    Ok((1.0 - tr.copies as f64 / expect.max(1.0), tr.copies as f64 / tr.secs))
+                };
+                let (mut lo, mut hi) = (0.0, sat.sent as f64 / sat.secs);
+                let mut lossless = 0.0;
+                let mut lossless_rate = 0.0;
+                for _ in 0..if o.quick { 3 } else { 6 } {
+                    let mid = if lo == 0.0 { hi / 2.0 } else { (lo + hi) / 2.0 };
+                    let (loss, copies) = loss_at(mid)?;
                     if loss <= 0.001 {
-                        lossless = tr.copies as f64 / tr.secs;
-                        break;
+                        (lo, lossless, lossless_rate) = (mid, copies, mid);
+                    } else {
+                        hi = mid;
                     }
-                    rate *= 0.8;
                 }
+                // Overload: offered twice the lossless rate, what still arrives.
+                let overload = if lossless_rate > 0.0 {
+                    let tr = trial(&t, payloads, o.secs.min(1.0), Some(2.0 * lossless_rate), None)?;
+                    tr.copies as f64 / tr.secs
+                } else {
+                    0.0
+                };
                 eprintln!(
-                    "[{:5.0}s] N={n:<5} {:<19} rep {}: {:>10.0} copies/s saturated, {:>10.0} lossless, {:>7.0} ns/copy",
+                    "[{:5.0}s] N={n:<5} {:<19} rep {}: {:>10.0} copies/s saturated, {:>10.0} lossless, {:>10.0} at 2x, {:>7.0} ns/copy",
                     started.elapsed().as_secs_f64(),
                     m.name(),
                     rep + 1,
                     sat_copies,
                     lossless,
+                    overload,
                     ns_copy
                 );
                 let row = results.entry((n, m)).or_default();
                 row.sat.push(sat_copies);
                 row.lossless.push(lossless);
+                row.overload.push(overload);
                 row.ns_copy.push(ns_copy);
             }
         }
@@ -691,30 +859,41 @@ fn main() -> Result<()> {
 }
 
 fn report(o: &Opts, results: &BTreeMap<(usize, Mech), Row>) -> Result<()> {
-    let mut csv = String::from("n,mechanism,copies_per_s_median,copies_per_s_min,copies_per_s_max,lossless_copies_per_s,ns_per_copy,ratio_to_mirred\n");
+    let mut csv = String::from(
+        "rx,n,mechanism,copies_per_s_median,copies_per_s_min,copies_per_s_max,lossless_copies_per_s,\
+         lossless_ratio_to_mirred,lossless_ratio_to_relay,overload_copies_per_s,overload_ratio_to_lossless,\
+         ns_per_copy,ratio_to_mirred\n",
+    );
+    let rx = o.rx.name();
     let mut table = String::new();
     writeln!(
         table,
-        "| N | mechanism | copies/s (median) | min-max | lossless copies/s | ns/copy (CPU 1) | x mirred |\n|---:|---|---:|---:|---:|---:|---:|"
+        "| N | mechanism | copies/s (median) | min-max | x mirred | lossless copies/s | lossless x mirred | \
+         lossless x relay | at 2x lossless / lossless | ns/copy (CPU 1) |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     )?;
+    let med_of = |n: usize, m: Mech, f: fn(&Row) -> &Vec<f64>| {
+        results.get(&(n, m)).map(|r| median(f(r))).unwrap_or(f64::NAN)
+    };
     for (&(n, m), row) in results {
         let med = median(&row.sat);
         let (lo, hi) = minmax(&row.sat);
-        let mirred = results.get(&(n, Mech::Mirred)).map(|r| median(&r.sat)).unwrap_or(f64::NAN);
-        let ratio = med / mirred;
+        let ratio = med / med_of(n, Mech::Mirred, |r| &r.sat);
         let ll = median(&row.lossless);
+        let ll_mirred = ll / med_of(n, Mech::Mirred, |r| &r.lossless);
+        let ll_relay = ll / med_of(n, Mech::Relay, |r| &r.lossless);
+        let ov = median(&row.overload);
+        let ov_ratio = ov / ll;
         let nsc = median(&row.ns_copy);
-        writeln!(csv, "{n},{},{med:.0},{lo:.0},{hi:.0},{ll:.0},{nsc:.0},{ratio:.3}", m.name())?;
+        writeln!(
+            csv,
+            "{rx},{n},{},{med:.0},{lo:.0},{hi:.0},{ll:.0},{ll_mirred:.3},{ll_relay:.3},{ov:.0},{ov_ratio:.3},{nsc:.0},{ratio:.3}",
+            m.name()
+        )?;
         writeln!(
             table,
-            "| {n} | {} | {:.0} | {:.0}-{:.0} | {:.0} | {:.0} | {:.2} |",
-            m.name(),
-            med,
-            lo,
-            hi,
-            ll,
-            nsc,
-            ratio
+            "| {n} | {} | {med:.0} | {lo:.0}-{hi:.0} | {ratio:.2} | {ll:.0} | {ll_mirred:.2} | {ll_relay:.2} | {ov_ratio:.2} | {nsc:.0} |",
+            m.name()
         )?;
     }
     std::fs::write(o.out.join("results.csv"), &csv)?;
@@ -736,8 +915,9 @@ fn plot(o: &Opts, results: &BTreeMap<(usize, Mech), Row>) -> Result<()> {
     let mut script = format!(
         "set terminal pngcairo size 900,560\nset output '{}'\nset logscale x 2\nset logscale y\nset xlabel 'outputs (N)'\n\
          set ylabel 'copies delivered per second'\nset key outside right\nset grid\n\
-         set title 'Fan-out of 1316-byte datagrams on 2 vCPUs (median of repetitions)'\nplot ",
-        o.out.join("results.png").display()
+         set title 'Fan-out of 1316-byte datagrams on 2 vCPUs, receivers: {} (median of repetitions)'\nplot ",
+        o.out.join("results.png").display(),
+        o.rx.name()
     );
     let parts: Vec<String> =
         mechs.iter().map(|m| format!("'-' using 1:2 with linespoints title '{}'", m.name())).collect();

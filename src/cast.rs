@@ -355,6 +355,8 @@ pub struct FlowStats {
     pub datagrams: u64,
     pub bytes: u64,
     pub unedited: u64,
+    /// Datagrams whose copies stopped early: the CPU's input backlog was full.
+    pub overload: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -403,6 +405,7 @@ impl Stats {
                 datagrams: f.packets,
                 bytes: f.bytes,
                 unedited: f.unedited,
+                overload: f.overload,
             });
         }
         flows.sort_by(|a, b| (&a.source, &a.destination).cmp(&(&b.source, &b.destination)));

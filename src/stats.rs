@@ -173,6 +173,30 @@ fn prometheus(snaps: &[Snapshot]) -> String {
             }
         }
     }
+    type FlowMetric = (&'static str, &'static str, fn(&crate::cast::FlowStats) -> u64);
+    let flow_metrics: [FlowMetric; 2] = [
+        ("ebpf_cast_flow_datagrams_total", "Datagrams of the flow seen at the input.", |f| f.datagrams),
+        (
+            "ebpf_cast_flow_overload_drops_total",
+            "Datagrams whose copies stopped early because the CPU's input backlog was full.",
+            |f| f.overload,
+        ),
+    ];
+    for (name, help, get) in flow_metrics {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for s in snaps {
+            for f in &s.stats.flows {
+                let _ = writeln!(
+                    out,
+                    "{name}{{instance=\"{}\",source=\"{}\",destination=\"{}\"}} {}",
+                    s.name,
+                    f.source,
+                    f.destination,
+                    get(f)
+                );
+            }
+        }
+    }
     out
 }
 
@@ -188,6 +212,7 @@ fn reset(inst: &Instance) -> Result<()> {
         f.packets = 0;
         f.bytes = 0;
         f.unedited = 0;
+        f.overload = 0;
         // SAFETY: cast_flow is plain data.
         let _ = inst.flows.update(&k, unsafe { plain::as_bytes(&f) }, MapFlags::EXIST);
     }

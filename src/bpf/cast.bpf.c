@@ -71,9 +71,11 @@ struct dgram {
 	__u8 last;              /* the output being sent to is the last one: redirect */
 	__u8 joining;           /* phase 2: serving outputs that wait for a keyframe */
 	__u8 snapped;           /* the frame as received is in the scratch snapshot */
-	__u8 _pad;
+	__u8 refused;           /* copies refused in a row by outputs that took the last one */
 	__u16 applied;          /* classes numbered in phase 1 (bit per class) */
-	__u16 _pad2;
+	__u8 full;              /* the backlog is full: no more copies of this datagram */
+	__u8 _pad2;
+	__u32 refused_slot;     /* the output that refused the last copy */
 	__u16 prio[TS_PER_DGRAM];
 	__u16 frame_prio[TS_PER_DGRAM];
 	__u8 flags[TS_PER_DGRAM];
@@ -345,6 +347,38 @@ static __always_inline int set_destination(struct __sk_buff *skb, struct dgram *
 }
 
 /*
+ * Copies to outputs without NAPI queue on this CPU's input backlog, which nothing drains while
+ * this program runs: once it is full, every further copy of the datagram is refused (NET_XMIT_DROP)
+ * after the work of making it. Two refusals in a row mean "full": the rest of the datagram's
+ * copies are not made, so an overloaded cast spends its time on copies that arrive. A refusal
+ * followed by a success was the output's own (its peer is down, say): that output is marked
+ * failing and its refusals no longer count.
+ */
+static __always_inline void copy_sent(struct dgram *d, struct cast_ostat *st, __u32 slot, long err)
+{
+	if (!err) {
+		if (d->refused) {
+			struct cast_ostat *prev = bpf_map_lookup_elem(&cast_ostats, &d->refused_slot);
+
+			if (prev)
+				prev->failing = 1;
+		}
+		d->refused = 0;
+		if (st)
+			st->failing = 0;
+		return;
+	}
+	if (st)
+		st->clone_errors++;
+	if (err != NET_XMIT_DROP || (st && st->failing))
+		return;
+	if (++d->refused >= 2)
+		d->full = 1; /* counted per flow by the caller */
+	else
+		d->refused_slot = slot;
+}
+
+/*
  * Sends the datagram to one output. Phase 1 (d->joining == 0) serves the outputs that take the
  * flow's video already, in level order, editing in place. Phase 2 serves the outputs that wait
  * for a keyframe, each from the restored original. Returns the verdict for the last output,
@@ -391,6 +425,15 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	}
 	if (!d->n_ts)
 		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
+	if (d->full) {
+		/* Lost to this output like a refused copy, without the work of making it. */
+		if (st) {
+			st->packets++;
+			st->bytes += skb->len;
+			st->clone_errors++;
+		}
+		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
+	}
 	if (set_destination(skb, d, o))
 		return TC_ACT_SHOT;
 	if (st) {
@@ -399,8 +442,7 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	}
 	if (d->last)
 		return bpf_redirect(o->ifindex, 0);
-	if (bpf_clone_redirect(skb, o->ifindex, 0) && st)
-		st->clone_errors++;
+	copy_sent(d, st, slot, bpf_clone_redirect(skb, o->ifindex, 0));
 	return FAN_CONTINUE;
 }
 
@@ -477,6 +519,13 @@ static __always_inline void learn_psi(struct __sk_buff *skb, __u32 off, __u16 pi
 	} else if (!cfg_codec && (v & 0x1fff) == cfg_video_pid) {
 		f->codec = v >> 16;
 	}
+}
+
+static __always_inline int fanned_out(struct dgram *d, struct cast_flow *f, int verdict)
+{
+	if (d->full)
+		f->overload++;
+	return verdict;
 }
 
 /* Attached at tc (TCX or clsact) ingress of the interface the cameras' streams arrive on. */
@@ -664,11 +713,9 @@ int ecast_cast_in(struct __sk_buff *skb)
 		dp->last = !slow && i + 1 == n;
 		verdict = fan_one(skb, &tab->out[i], dp, sc, f);
 		if (verdict != FAN_CONTINUE)
-			return verdict;
+			return fanned_out(dp, f, verdict);
 	}
-	if (!slow)
-		return TC_ACT_SHOT;
-	return fan_waiting(skb, tab, dp, sc, f);
+	return fanned_out(dp, f, slow ? fan_waiting(skb, tab, dp, sc, f) : TC_ACT_SHOT);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

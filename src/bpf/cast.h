@@ -80,7 +80,8 @@ struct cast_ostat {
 	__u64 bytes;           /* bytes of the frames sent (Ethernet header included) */
 	__u64 frames_sent;     /* video frames (PES starts) sent */
 	__u64 frames_dropped;  /* video frames dropped by the policy */
-	__u64 clone_errors;    /* bpf_clone_redirect or bpf_redirect failed */
+	__u64 clone_errors;    /* copies lost: refused by the kernel, or not made once the backlog was full */
+	__u64 failing;         /* the last copy to this output was refused */
 };
 
 /* A UDP flow: addresses as in the packet (IPv4 in the first 4 bytes), ports in network order. */
@@ -107,6 +108,7 @@ struct cast_flow {
 	__u64 packets;         /* datagrams seen */
 	__u64 bytes;
 	__u64 unedited;        /* datagrams cast whole: too many TS packets, or GSO */
+	__u64 overload;        /* datagrams whose copies stopped early: the CPU's backlog was full */
 };
 #define CC_VALID 0x10
 

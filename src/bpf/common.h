@@ -15,6 +15,8 @@
 #define ETH_P_8021AD 0x88A8
 #define IPPROTO_UDP 17
 
+#define NET_XMIT_DROP 1 /* what bpf_clone_redirect returns when the device dropped the copy */
+
 /* skb->data and skb->data_end, loaded in the one form the verifier accepts: clang may otherwise
  * add the field offset to the context pointer first ("dereference of modified ctx ptr"). */
 #define CTX_U32_FIELD(ctx, field)                                                   \
