@@ -123,6 +123,15 @@ fn validate(args: &CastArgs) -> Result<(Iface, Vec<Output>)> {
     if args.port.len() > MAX_PORTS {
         return Err(input(format!("{} --port values: at most {MAX_PORTS}", args.port.len())));
     }
+    let mut ports = HashSet::new();
+    for &p in &args.port {
+        if p == 0 {
+            return Err(input("--port 0 is no destination port: give the stream's UDP port, 1 to 65535"));
+        }
+        if !ports.insert(p) {
+            return Err(input(format!("--port {p} is given twice: list each port once")));
+        }
+    }
     args.run.interval()?;
     let mut seen = HashSet::new();
     for spec in &args.to {

@@ -51,15 +51,34 @@ impl FromStr for NewOutput {
         for p in parts {
             match p.split_once('=') {
                 Some(("dst", v)) => {
-                    out.dst = Some(v.parse().map_err(|_| {
+                    if out.dst.is_some() {
+                        return Err(format!("'{s}': dst= is given twice: give one destination"));
+                    }
+                    let dst: SocketAddrV4 = v.parse().map_err(|_| {
                         format!("dst={v}: give an IPv4 address and port, e.g. dst=10.1.0.5:5000")
-                    })?)
+                    })?;
+                    let ip = dst.ip();
+                    if ip.is_multicast() || ip.is_broadcast() || ip.is_unspecified() || dst.port() == 0 {
+                        return Err(format!(
+                            "dst={v}: give one consumer's unicast IPv4 address and a port from 1 to 65535, \
+                             e.g. dst=10.1.0.5:5000"
+                        ));
+                    }
+                    out.dst = Some(dst);
                 }
                 Some(("mac", v)) => {
-                    out.mac =
-                        Some(parse_mac(v).ok_or_else(|| {
-                            format!("mac={v}: give six hex bytes, e.g. mac=02:00:00:00:00:05")
-                        })?)
+                    if out.mac.is_some() {
+                        return Err(format!("'{s}': mac= is given twice: give one MAC address"));
+                    }
+                    let mac = parse_mac(v)
+                        .ok_or_else(|| format!("mac={v}: give six hex bytes, e.g. mac=02:00:00:00:00:05"))?;
+                    if mac[0] & 1 != 0 || mac == [0; 6] {
+                        return Err(format!(
+                            "mac={v}: give the consumer's unicast MAC address (a group or zero address reaches \
+                             no single consumer), e.g. mac=02:00:00:00:00:05"
+                        ));
+                    }
+                    out.mac = Some(mac);
                 }
                 _ => return Err(format!("'{p}' in '{s}': options are dst=IP:PORT and mac=MAC")),
             }
@@ -267,6 +286,20 @@ mod tests {
             .unwrap_err()
             .contains("mac= goes with dst="));
         assert!("vm5,ttl=3".parse::<NewOutput>().unwrap_err().contains("options are"));
+        for (bad, why) in [
+            ("vm5,dst=10.1.0.5:0", "a port from 1 to 65535"),
+            ("vm5,dst=239.1.1.1:5000", "unicast IPv4 address"),
+            ("vm5,dst=255.255.255.255:5000", "unicast IPv4 address"),
+            ("vm5,dst=0.0.0.0:5000", "unicast IPv4 address"),
+            ("vm5,dst=10.1.0.5:5000,dst=10.1.0.6:5000", "dst= is given twice"),
+            ("vm5,dst=10.1.0.5:5000,mac=02:00:00:00:00:05,mac=02:00:00:00:00:06", "mac= is given twice"),
+            ("vm5,dst=10.1.0.5:5000,mac=ff:ff:ff:ff:ff:ff", "unicast MAC address"),
+            ("vm5,dst=10.1.0.5:5000,mac=01:00:5e:00:00:01", "unicast MAC address"),
+            ("vm5,dst=10.1.0.5:5000,mac=00:00:00:00:00:00", "unicast MAC address"),
+        ] {
+            let err = bad.parse::<NewOutput>().unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

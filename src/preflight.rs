@@ -17,6 +17,22 @@ pub fn kernel_btf_path() -> PathBuf {
 
 /// Fails with what to do when the process cannot load and attach tc programs.
 pub fn require_bpf_privileges(what: &str) -> Result<()> {
+    require_privileges(what)?;
+    let btf = kernel_btf_path();
+    if !btf.exists() {
+        bail!(
+            "this kernel has no BTF ({} is missing): ebpf-cast needs a kernel built with \
+             CONFIG_DEBUG_INFO_BTF=y (Debian 11 and later have it), or point \
+             EBPF_CAST_KERNEL_BTF at the kernel's BTF file",
+            btf.display()
+        );
+    }
+    Ok(())
+}
+
+/// Fails with what to do when the process cannot see or change BPF programs and links
+/// (without them the kernel shows an unprivileged process nothing, which is no answer).
+pub fn require_privileges(what: &str) -> Result<()> {
     let caps = effective_caps().unwrap_or(0);
     let has = |cap: u32| caps & (1u64 << cap) != 0;
     let bpf = has(CAP_BPF) || has(CAP_SYS_ADMIN);
@@ -30,15 +46,6 @@ pub fn require_bpf_privileges(what: &str) -> Result<()> {
         bail!(
             "{what} needs root (missing {}): run it as root, e.g. `sudo ebpf-cast ...`",
             missing.join(" and ")
-        );
-    }
-    let btf = kernel_btf_path();
-    if !btf.exists() {
-        bail!(
-            "this kernel has no BTF ({} is missing): ebpf-cast needs a kernel built with \
-             CONFIG_DEBUG_INFO_BTF=y (Debian 11 and later have it), or point \
-             EBPF_CAST_KERNEL_BTF at the kernel's BTF file",
-            btf.display()
         );
     }
     Ok(())

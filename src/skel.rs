@@ -12,9 +12,6 @@ pub mod switch {
 pub mod cast {
     include!(concat!(env!("OUT_DIR"), "/cast.skel.rs"));
 }
-pub mod hub {
-    include!(concat!(env!("OUT_DIR"), "/hub.skel.rs"));
-}
 
 // SAFETY: the generated types are #[repr(C)] plain data with no pointers or invariants.
 unsafe impl plain::Plain for switch::types::sw_port {}

@@ -49,6 +49,7 @@ fn instances() -> Vec<InstanceEntry> {
 }
 
 pub fn run(json: bool) -> Result<()> {
+    crate::preflight::require_privileges("ebpf-cast status")?;
     let entries: Vec<Entry> = installed::all()?.into_iter().map(details).collect();
     let insts = instances();
     if json {

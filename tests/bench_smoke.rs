@@ -46,6 +46,7 @@ fn quick_bench_runs_every_mechanism() {
             "cast-mixed",
             "mirred",
             "relay",
+            "tc-peer-xdp-hub",
             "tc-xdp-hub",
             "xdp-broadcast"
         ]

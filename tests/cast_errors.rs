@@ -45,6 +45,14 @@ fn bad_outputs_and_policies_are_refused_with_the_fix() {
             "ebpf-cast: error: 9 --port values: at most 8\n",
         ),
         (
+            s(&["in0", "--to", "o1", "--port", "0"]),
+            "ebpf-cast: error: --port 0 is no destination port: give the stream's UDP port, 1 to 65535\n",
+        ),
+        (
+            s(&["in0", "--to", "o1", "--port", "5000", "--port", "5000"]),
+            "ebpf-cast: error: --port 5000 is given twice: list each port once\n",
+        ),
+        (
             s(&["lo", "--to", "o1"]),
             "ebpf-cast: error: interface lo is not Ethernet (link type 772): ebpf-cast switches Ethernet \
              frames; pick an Ethernet, veth or tap interface (see `ip -d link show lo`)\n",

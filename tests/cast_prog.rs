@@ -334,3 +334,41 @@ fn an_emptied_datagram_is_not_sent() {
     assert_eq!((r.ostats[0].packets, r.ostats[0].frames_sent), (2, 1));
     assert_eq!((r.ostats[1].packets, r.ostats[1].frames_dropped), (1, 1));
 }
+
+#[test]
+fn malformed_datagrams_reach_no_output() {
+    if !need_root() {
+        return;
+    }
+    let set16 = |f: &[u8], at: usize, v: u16| {
+        let mut f = f.to_vec();
+        f[at..at + 2].copy_from_slice(&v.to_be_bytes());
+        f
+    };
+    let get16 = |f: &[u8], at: usize| u16::from_be_bytes([f[at], f[at + 1]]);
+    let video = psi(VPID, 0x1b);
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    for ipv6 in [false, true] {
+        let net = Net { ipv6, ..Default::default() };
+        let good = frame(&net, &video);
+        let (l3, l4, _) = offsets(&net);
+        let ip_len_at = if ipv6 { l3 + 4 } else { l3 + 2 };
+        let udp_len = get16(&good, l4 + 4);
+        let v = if ipv6 { "IPv6" } else { "IPv4" };
+        cases.push((
+            format!("{v}: IP length beyond the frame"),
+            set16(&good, ip_len_at, get16(&good, ip_len_at) + 100),
+        ));
+        cases.push((format!("{v}: UDP length 0"), set16(&good, l4 + 4, 0)));
+        cases.push((format!("{v}: UDP length 4"), set16(&good, l4 + 4, 4)));
+        cases.push((format!("{v}: UDP length beyond the datagram"), set16(&good, l4 + 4, udp_len + 188)));
+    }
+    for (what, f) in cases {
+        // One output on the port: no copy of a malformed datagram may reach it.
+        let r = run(Cfg { ports: vec![5000], outputs: vec![(0, 0)], ..Default::default() }, vec![f.clone()]);
+        assert_eq!(r.verdicts, vec![TC_ACT_OK], "{what}: passed to the host, not cast");
+        assert!(r.flows.is_empty(), "{what}: no flow state");
+        assert_eq!(r.ostats[0].packets, 0, "{what}: no copy");
+        assert_eq!(r.outs[0], f, "{what}: unchanged");
+    }
+}

@@ -101,6 +101,14 @@ fn missing_privileges_and_missing_btf_are_explained() {
          root, e.g. `sudo ebpf-cast ...`\n"
     );
     nothing_attached(&ns);
+    // Unprivileged, the kernel would list nothing: status says why instead of "nothing attached".
+    let out = as_nobody(Some(&ns), &["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ebpf-cast: error: ebpf-cast status needs root (missing CAP_BPF and CAP_NET_ADMIN): run it as \
+         root, e.g. `sudo ebpf-cast ...`\n"
+    );
 
     let (code, err) = switch_in(&ns, &["a", "b"], &[("EBPF_CAST_KERNEL_BTF", "/nonexistent/vmlinux")]);
     assert_eq!(code, 1);

@@ -540,7 +540,7 @@ int ecast_cast_in(struct __sk_buff *skb)
 	struct ts_buf *b;
 	struct cursor c;
 	struct udphdr *udp;
-	__u32 zero = 0, n, payload, udp_len, slow, l3_off, udp_off, ts_off, daddr = 0;
+	__u32 zero = 0, n, payload, udp_len, slow, l3_off, l3_end, udp_off, ts_off, daddr = 0;
 	__u16 proto, dport;
 	__u8 dmac[6], ipv6 = 0, csum, n_orig = 0;
 	void *data;
@@ -558,6 +558,7 @@ int ecast_cast_in(struct __sk_buff *skb)
 		if (!ip)
 			return TC_ACT_OK;
 		l3_off = (void *)ip - data;
+		l3_end = l3_off + bpf_ntohs(ip->tot_len);
 		daddr = ip->daddr;
 		__builtin_memcpy(key.saddr, &ip->saddr, 4);
 		__builtin_memcpy(key.daddr, &ip->daddr, 4);
@@ -567,6 +568,7 @@ int ecast_cast_in(struct __sk_buff *skb)
 		if (!ip6)
 			return TC_ACT_OK;
 		l3_off = (void *)ip6 - data;
+		l3_end = l3_off + sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 		ipv6 = 1;
 		__builtin_memcpy(key.saddr, &ip6->saddr, 16);
 		__builtin_memcpy(key.daddr, &ip6->daddr, 16);
@@ -583,6 +585,10 @@ int ecast_cast_in(struct __sk_buff *skb)
 	key.sport = udp->source;
 	key.dport = udp->dest;
 	udp_len = bpf_ntohs(udp->len);
+	/* Lengths that disagree with the frame: no datagram to cast, whatever the port (the host's
+	 * stack drops it). Ethernet padding after the IP packet is fine. */
+	if (l3_end > skb->len || udp_len < sizeof(struct udphdr) || udp_off + udp_len > l3_end)
+		return TC_ACT_OK;
 	/* A candidate: its TS headers are read in place, so make a paged frame linear (only
 	 * UDP to a cast port pays for this, not everything else on the interface). */
 	if (c.end - data < skb->len) {
