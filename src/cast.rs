@@ -278,13 +278,38 @@ pub fn run(args: &CastArgs) -> Result<()> {
     let pinned = caster.pin(&cfg.name)?;
 
     print_outputs(&cfg.input, &cfg.outputs, args, caster.hook(), &backlog);
-    stop.report_until_stopped(args.run.interval()?, |last| {
-        caster.stats()?.print(args.run.json, last);
-        Ok(())
-    })?;
+    let input_index = cfg.input.index;
+    stop.watch_until_stopped(
+        args.run.interval()?,
+        |last| {
+            caster.stats()?.print(args.run.json, last);
+            Ok(())
+        },
+        || follow_links(&cfg.name, &cfg.input.name, input_index, args.run.json),
+    )?;
     drop(pinned);
     drop(caster);
     drop(backlog);
+    Ok(())
+}
+
+/// Stops the cast when its input is gone (nothing would be attached any more), and drops or
+/// renames outputs as the kernel's links change.
+fn follow_links(name: &str, input_name: &str, input_index: u32, json: bool) -> Result<()> {
+    if crate::iface::name_of(input_index).is_none() {
+        anyhow::bail!(
+            "the input {input_name} is gone (deleted, or moved to another network namespace): nothing is \
+             attached any more, so the cast {name} stops"
+        );
+    }
+    for line in crate::out::follow_links(name)? {
+        if json {
+            println!("{}", serde_json::json!({"event": "link", "message": line}));
+        } else {
+            println!("{line}");
+        }
+        let _ = std::io::stdout().flush();
+    }
     Ok(())
 }
 

@@ -100,6 +100,50 @@ pub fn run(cmd: &OutCmd) -> Result<()> {
     let name = match cmd {
         OutCmd::Add { name, .. } | OutCmd::Del { name, .. } | OutCmd::Set { name, .. } => name,
     };
+    let message = change(name, |inst, bss, outs, gen| edit(cmd, name, inst, bss, outs, gen).map(Some))?;
+    println!("{}", message.unwrap_or_default());
+    Ok(())
+}
+
+/// Follows the kernel's link events for a running cast: an output interface that is gone
+/// (deleted, or moved to another network namespace) is removed, so that no later interface
+/// with its index receives the stream; a renamed one is known by its new name. Returns what
+/// changed, one line each.
+pub fn follow_links(name: &str) -> Result<Vec<String>> {
+    let message = change(name, |_, bss, outs, _| {
+        let mut said = Vec::new();
+        outs.retain(|&slot, o| {
+            let known = pins::cstr(&bss.cast_meta.slot_name[slot as usize]);
+            match crate::iface::name_of(o.ifindex) {
+                None => {
+                    pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], "");
+                    said.push(format!(
+                        "output {known} is gone (deleted, or moved to another network namespace): removed from {name}"
+                    ));
+                    false
+                }
+                Some(now) if now != known => {
+                    pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], &now);
+                    said.push(format!("output {known} of {name} is now named {now}"));
+                    true
+                }
+                Some(_) => true,
+            }
+        });
+        Ok((!said.is_empty()).then(|| said.join("\n")))
+    })?;
+    Ok(message.map(|m| m.lines().map(String::from).collect()).unwrap_or_default())
+}
+
+type Outputs = BTreeMap<u32, types::cast_out>;
+
+/// Applies `edit` to a running cast's outputs (by slot) under its lock: the new table goes
+/// into the inactive half, then one store makes it active. `edit` returns what it did, or
+/// None when nothing changed.
+fn change(
+    name: &str,
+    edit: impl FnOnce(&Instance, &mut types::bss, &mut Outputs, u32) -> Result<Option<String>>,
+) -> Result<Option<String>> {
     let inst = Instance::open(name)?;
     let _lock = lock(&inst)?;
     let mut bss = inst.read_bss()?;
@@ -111,19 +155,38 @@ pub fn run(cmd: &OutCmd) -> Result<()> {
         )));
     }
     let active = (bss.cast_active & 1) as usize;
-    let cur = &bss.cast_tabs[active];
+    let cur = bss.cast_tabs[active];
     // The outputs by slot, as the kernel has them now.
-    let mut outs: BTreeMap<u32, types::cast_out> =
-        cur.out[..cur.n_out as usize].iter().map(|o| (o.slot, *o)).collect();
+    let mut outs: Outputs = cur.out[..cur.n_out as usize].iter().map(|o| (o.slot, *o)).collect();
     let gen = cur.gen + 1;
+    let Some(message) = edit(&inst, &mut bss, &mut outs, gen)? else { return Ok(None) };
+    let table = build_table(&cur, outs.into_values().collect(), gen)?;
+    let inactive = 1 - active;
+    bss.cast_tabs[inactive] = table;
+    bss.cast_meta.gen = gen;
+    inst.write_bss(&bss)?;
+    bss.cast_active = inactive as u32;
+    inst.write_bss(&bss)?;
+    // Packets in flight finish with the old table before anyone may rewrite it.
+    std::thread::sleep(Duration::from_millis(20));
+    Ok(Some(message))
+}
+
+fn edit(
+    cmd: &OutCmd,
+    name: &str,
+    inst: &Instance,
+    bss: &mut types::bss,
+    outs: &mut Outputs,
+    gen: u32,
+) -> Result<String> {
     let slot_of = |bss: &types::bss, iface: &str| {
         (0..bss.cast_meta.n_slots).find(|&s| pins::cstr(&bss.cast_meta.slot_name[s as usize]) == iface)
     };
-    let message;
-    match cmd {
+    Ok(match cmd {
         OutCmd::Add { spec, .. } => {
             let iface = Iface::ethernet(&spec.interface)?;
-            if slot_of(&bss, &iface.name).is_some() {
+            if slot_of(bss, &iface.name).is_some() {
                 return Err(input(format!(
                     "{} is already an output of {name}: use `ebpf-cast out set`",
                     iface.name
@@ -156,21 +219,21 @@ pub fn run(cmd: &OutCmd) -> Result<()> {
             pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], &iface.name);
             bss.cast_meta.slot_level[slot as usize] = o.level;
             bss.cast_meta.n_slots = bss.cast_meta.n_slots.max(slot + 1);
-            message = format!(
+            format!(
                 "added {} ({}) to {name}: it starts at each flow's next keyframe",
                 iface.name, spec.policy
-            );
+            )
         }
         OutCmd::Del { output, .. } => {
-            let slot = slot_of(&bss, output).ok_or_else(|| {
+            let slot = slot_of(bss, output).ok_or_else(|| {
                 input(format!("{output} is not an output of {name} (`ebpf-cast stats {name}` lists them)"))
             })?;
             outs.remove(&slot);
             pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], "");
-            message = format!("removed {output} from {name}");
+            format!("removed {output} from {name}")
         }
         OutCmd::Set { output, policy, .. } => {
-            let slot = slot_of(&bss, output).ok_or_else(|| {
+            let slot = slot_of(bss, output).ok_or_else(|| {
                 input(format!("{output} is not an output of {name} (`ebpf-cast stats {name}` lists them)"))
             })?;
             let o = outs.get_mut(&slot).context("slot without a table entry")?;
@@ -180,20 +243,9 @@ pub fn run(cmd: &OutCmd) -> Result<()> {
                 o.gen_added = gen; // more frames from now: only from a keyframe on
             }
             bss.cast_meta.slot_level[slot as usize] = o.level;
-            message = format!("{output} of {name} now has policy {policy}");
+            format!("{output} of {name} now has policy {policy}")
         }
-    }
-    let table = build_table(cur, outs.into_values().collect(), gen)?;
-    let inactive = 1 - active;
-    bss.cast_tabs[inactive] = table;
-    bss.cast_meta.gen = gen;
-    inst.write_bss(&bss)?;
-    bss.cast_active = inactive as u32;
-    inst.write_bss(&bss)?;
-    // Packets in flight finish with the old table before anyone may rewrite it.
-    std::thread::sleep(Duration::from_millis(20));
-    println!("{message}");
-    Ok(())
+    })
 }
 
 /// Sorts outputs by level (each edit only cuts more) and gives each level a class; a level

@@ -34,15 +34,31 @@ impl Stop {
     pub fn report_until_stopped(
         &self,
         interval: Option<Duration>,
-        mut report: impl FnMut(bool) -> Result<()>,
+        report: impl FnMut(bool) -> Result<()>,
     ) -> Result<()> {
+        self.watch_until_stopped(interval, report, || Ok(()))
+    }
+
+    /// As report_until_stopped, and calls `watch` every second: its error ends the wait.
+    pub fn watch_until_stopped(
+        &self,
+        interval: Option<Duration>,
+        mut report: impl FnMut(bool) -> Result<()>,
+        mut watch: impl FnMut() -> Result<()>,
+    ) -> Result<()> {
+        const TICK: Duration = Duration::from_secs(1);
+        let mut next = interval.map(|i| Instant::now() + i);
         loop {
-            let stopped = self.sleep(interval.unwrap_or(Duration::from_secs(3600)));
-            if stopped || interval.is_some() {
-                report(stopped)?;
+            let wait = next.map_or(TICK, |t| t.saturating_duration_since(Instant::now()).min(TICK));
+            if self.sleep(wait) {
+                return report(true);
             }
-            if stopped {
-                return Ok(());
+            watch()?;
+            if let (Some(t), Some(i)) = (next, interval) {
+                if Instant::now() >= t {
+                    report(false)?;
+                    next = Some(t + i);
+                }
             }
         }
     }
