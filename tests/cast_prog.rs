@@ -372,3 +372,35 @@ fn malformed_datagrams_reach_no_output() {
         assert_eq!(r.outs[0], f, "{what}: unchanged");
     }
 }
+
+#[test]
+fn rtp_outputs_that_skip_datagrams_see_no_sequence_gap() {
+    if !need_root() {
+        return;
+    }
+    let net = |seq| Net { rtp: true, rtp_seq: seq, ..Default::default() };
+    let key = frame_at(0, None, &[H264_AUD, &h264_slice(3, 5)]);
+    let nonref = frame_at(0, None, &[H264_AUD, &h264_slice(0, 1)]);
+    let reference = frame_at(0, None, &[H264_AUD, &h264_slice(2, 1)]);
+    let frames = vec![
+        frame(&net(0xfffe), &psi(VPID, 0x1b)), // sent
+        frame(&net(0xffff), &key),             // sent
+        frame(&net(0), &nonref),               // emptied for `key`: not sent
+        frame(&net(1), &reference),            // likewise
+        frame(&net(2), &psi(VPID, 0x1b)),      // sent, numbered as if 0 and 1 never were
+        frame(&net(3), &key),                  // sent
+    ];
+    let seq_of = |f: &[u8]| {
+        let (_, l4, _) = offsets(&net(0));
+        u16::from_be_bytes([f[l4 + 10], f[l4 + 11]])
+    };
+    // `all` (class 0) and `key` (class 1, the last output, whose copy test_run returns).
+    let r = run(Cfg { outputs: vec![(0, 0), (257, 1)], ..Default::default() }, frames);
+    let sent: Vec<&Vec<u8>> =
+        r.verdicts.iter().zip(&r.outs).filter(|(v, _)| **v == TC_ACT_REDIRECT).map(|(_, o)| o).collect();
+    assert_eq!(sent.iter().map(|f| seq_of(f)).collect::<Vec<_>>(), [0xfffe, 0xffff, 0, 1]);
+    assert!(sent.iter().all(|f| checksums_ok(&net(0), f)), "UDP checksums follow the new numbers");
+    let f = r.flows[0].1;
+    assert_eq!((f.rtp_skip[0], f.rtp_skip[1]), (0, 2), "only the class that skipped counts");
+    assert_eq!(r.ostats[0].packets, 6, "`all` got every datagram");
+}

@@ -74,7 +74,10 @@ struct dgram {
 	__u8 refused;           /* copies refused in a row by outputs that took the last one */
 	__u16 applied;          /* classes numbered in phase 1 (bit per class) */
 	__u8 full;              /* the backlog is full: no more copies of this datagram */
-	__u8 _pad2;
+	__u8 rtp;               /* behind an RTP header (sequence number at udp_off + 10) */
+	__u16 rtp_seq;          /* RTP sequence number as received, and as now in the frame */
+	__u16 cur_seq;
+	__u16 skipped;          /* classes that emptied this datagram (bit per class) */
 	__u32 refused_slot;     /* the output that refused the last copy */
 	__u16 prio[TS_PER_DGRAM];
 	__u16 frame_prio[TS_PER_DGRAM];
@@ -297,7 +300,26 @@ static __always_inline int restore(struct __sk_buff *skb, struct dgram *d, struc
 	d->level = 0;
 	d->cur_daddr = d->daddr;
 	d->cur_dport = d->dport;
+	d->cur_seq = d->rtp_seq;
 	__builtin_memcpy(d->cur_dmac, d->dmac, 6);
+	return 0;
+}
+
+/* Numbers the RTP sequence as the output's class sends it: without the datagrams it emptied. */
+static __always_inline int set_rtp_seq(struct __sk_buff *skb, struct dgram *d, __u16 seq)
+{
+	__u16 from, to;
+
+	if (seq == d->cur_seq)
+		return 0;
+	from = bpf_htons(d->cur_seq);
+	to = bpf_htons(seq);
+	if (d->csum &&
+	    bpf_l4_csum_replace(skb, d->udp_off + 6, from, to, BPF_F_MARK_MANGLED_0 | 2))
+		return -1;
+	if (bpf_skb_store_bytes(skb, d->udp_off + sizeof(struct udphdr) + 2, &to, 2, 0))
+		return -1;
+	d->cur_seq = seq;
 	return 0;
 }
 
@@ -423,8 +445,16 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 		st->frames_sent += d->frames_sent;
 		st->frames_dropped += d->n_frames - d->frames_sent;
 	}
-	if (!d->n_ts)
+	if (!d->n_ts) {
+		/* Emptied for this class: counted once, so its RTP receivers see no gap. */
+		__u32 class = e.class_id & (CAST_MAX_CLASS - 1);
+
+		if (d->rtp && !e.simulate && !(d->skipped & (1 << class))) {
+			f->rtp_skip[class]++;
+			d->skipped |= 1 << class;
+		}
 		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
+	}
 	if (d->full) {
 		/* Lost to this output like a refused copy, without the work of making it. */
 		if (st) {
@@ -435,6 +465,8 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
 	}
 	if (set_destination(skb, d, o))
+		return TC_ACT_SHOT;
+	if (d->rtp && set_rtp_seq(skb, d, d->rtp_seq - f->rtp_skip[e.class_id & (CAST_MAX_CLASS - 1)]))
 		return TC_ACT_SHOT;
 	if (st) {
 		st->packets++;
@@ -542,7 +574,8 @@ int ecast_cast_in(struct __sk_buff *skb)
 	struct udphdr *udp;
 	__u32 zero = 0, n, payload, udp_len, slow, l3_off, l3_end, udp_off, ts_off, daddr = 0;
 	__u16 proto, dport;
-	__u8 dmac[6], ipv6 = 0, csum, n_orig = 0;
+	__u8 dmac[6], ipv6 = 0, csum, n_orig = 0, *rtp;
+	__u32 rtp_seq = 0;
 	void *data;
 
 	data = skb_data(skb);
@@ -599,7 +632,10 @@ int ecast_cast_in(struct __sk_buff *skb)
 		c.pos = data + (udp_off & 0x3ff) + sizeof(struct udphdr);
 	}
 
+	rtp = c.pos;
 	skip_rtp(&c);
+	if (c.pos != (void *)rtp && (void *)(rtp + 4) <= c.end)
+		rtp_seq = (rtp[2] << 8 | rtp[3]) | 0x10000; /* bit 16: there is an RTP header */
 	ts_off = c.pos - data;
 	payload = udp_off + udp_len > ts_off ? udp_off + udp_len - ts_off : 0;
 	if (udp_off + udp_len <= skb->len && payload && payload % TS_SIZE == 0 &&
@@ -628,6 +664,9 @@ int ecast_cast_in(struct __sk_buff *skb)
 	dp->cur_dport = dp->dport;
 	__builtin_memcpy(dp->cur_dmac, dp->dmac, 6);
 	dp->len = skb->len;
+	dp->rtp = rtp_seq >> 16;
+	dp->rtp_seq = rtp_seq;
+	dp->cur_seq = rtp_seq;
 
 	f = flow_of(&key);
 	if (!f)

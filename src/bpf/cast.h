@@ -109,6 +109,8 @@ struct cast_flow {
 	__u64 bytes;
 	__u64 unedited;        /* datagrams cast whole: too many TS packets, or GSO */
 	__u64 overload;        /* datagrams whose copies stopped early: the CPU's backlog was full */
+	__u16 rtp_skip[CAST_MAX_CLASS]; /* per class: datagrams it emptied and did not send, taken
+					 * off the RTP sequence numbers so its receivers see no gap */
 };
 #define CC_VALID 0x10
 

@@ -27,6 +27,7 @@ pub struct Net {
     pub rtp_csrc: u8,
     pub rtp_ext_words: Option<u16>,
     pub rtp: bool,
+    pub rtp_seq: u16,
     pub sport: u16,
     pub dport: u16,
     pub frag: bool,
@@ -41,6 +42,7 @@ impl Default for Net {
             rtp_csrc: 0,
             rtp_ext_words: None,
             rtp: false,
+            rtp_seq: 1,
             sport: 4000,
             dport: 5000,
             frag: false,
@@ -60,7 +62,8 @@ pub fn frame(net: &Net, ts: &[u8]) -> Vec<u8> {
         let x = net.rtp_ext_words.is_some();
         payload.push(0x80 | if x { 0x10 } else { 0 } | net.rtp_csrc);
         payload.push(33);
-        payload.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+        payload.extend_from_slice(&net.rtp_seq.to_be_bytes());
+        payload.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
         for i in 0..net.rtp_csrc {
             payload.extend_from_slice(&[0, 0, 0, i]);
         }
