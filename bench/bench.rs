@@ -850,18 +850,20 @@ fn main() -> Result<()> {
                 let sat = trial(&t, payloads, o.secs, None, None)?;
                 let sat_copies = sat.copies as f64 / sat.secs;
                 let ns_copy = sat.cpu_busy * 1e9 / sat_copies.max(1.0);
-                // Highest input rate with <= 0.1 % loss: bisect between nothing and what the
-                // sender offered at saturation (a collapsed saturation point says nothing of it).
+                // Highest input rate with <= 0.1 % loss: bisect, on a log scale, between 1/4096
+                // of what the sender offered at saturation and that (a collapsed saturation point
+                // says nothing of it); 7 steps find it within 9 %.
                 let loss_at = |rate: f64| -> Result<(f64, f64)> {
                     let tr = trial(&t, payloads, o.secs.min(1.0), Some(rate), None)?;
                     let expect = tr.sent as f64 * n as f64 * keep;
                     Ok((1.0 - tr.copies as f64 / expect.max(1.0), tr.copies as f64 / tr.secs))
                 };
-                let (mut lo, mut hi) = (0.0, sat.sent as f64 / sat.secs);
+                let mut hi = sat.sent as f64 / sat.secs;
+                let mut lo = hi / 4096.0;
                 let mut lossless = 0.0;
                 let mut lossless_rate = 0.0;
-                for _ in 0..if o.quick { 3 } else { 6 } {
-                    let mid = if lo == 0.0 { hi / 2.0 } else { (lo + hi) / 2.0 };
+                for _ in 0..if o.quick { 3 } else { 7 } {
+                    let mid = (lo * hi).sqrt();
                     let (loss, copies) = loss_at(mid)?;
                     if loss <= 0.001 {
                         (lo, lossless, lossless_rate) = (mid, copies, mid);

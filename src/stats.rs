@@ -146,33 +146,26 @@ fn prometheus(snaps: &[Snapshot]) -> String {
         ("ebpf_cast_output_clone_errors_total", "Copies the kernel failed to send.", |o| o.clone_errors),
     ];
     for (name, help, get) in metrics {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for s in snaps {
-            for o in &s.stats.outputs {
-                let _ = writeln!(
-                    out,
-                    "{name}{{instance=\"{}\",output=\"{}\",policy=\"{}\"}} {}",
-                    s.name,
-                    o.interface,
-                    o.policy,
-                    get(o)
-                );
-            }
-        }
+        let samples = snaps.iter().flat_map(|s| {
+            s.stats.outputs.iter().map(move |o| {
+                (
+                    format!("instance=\"{}\",output=\"{}\",policy=\"{}\"", s.name, o.interface, o.policy),
+                    get(o),
+                )
+            })
+        });
+        family(&mut out, name, help, samples);
     }
-    let name = "ebpf_cast_flow_frames_total";
-    let _ = writeln!(out, "# HELP {name} Video frames seen in a flow, by kind.\n# TYPE {name} counter");
-    for s in snaps {
-        for f in &s.stats.flows {
-            for (kind, v) in [("key", f.frames_key), ("ref", f.frames_ref), ("nonref", f.frames_nonref)] {
-                let _ = writeln!(
-                    out,
-                    "{name}{{instance=\"{}\",source=\"{}\",destination=\"{}\",kind=\"{kind}\"}} {v}",
-                    s.name, f.source, f.destination
-                );
-            }
-        }
-    }
+    let flow = |s: &Snapshot, f: &crate::cast::FlowStats| {
+        format!("instance=\"{}\",source=\"{}\",destination=\"{}\"", s.name, f.source, f.destination)
+    };
+    let frames = snaps.iter().flat_map(|s| {
+        s.stats.flows.iter().flat_map(move |f| {
+            [("key", f.frames_key), ("ref", f.frames_ref), ("nonref", f.frames_nonref)]
+                .map(|(kind, v)| (format!("{},kind=\"{kind}\"", flow(s, f)), v))
+        })
+    });
+    family(&mut out, "ebpf_cast_flow_frames_total", "Video frames seen in a flow, by kind.", frames);
     type FlowMetric = (&'static str, &'static str, fn(&crate::cast::FlowStats) -> u64);
     let flow_metrics: [FlowMetric; 2] = [
         ("ebpf_cast_flow_datagrams_total", "Datagrams of the flow seen at the input.", |f| f.datagrams),
@@ -183,21 +176,18 @@ fn prometheus(snaps: &[Snapshot]) -> String {
         ),
     ];
     for (name, help, get) in flow_metrics {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for s in snaps {
-            for f in &s.stats.flows {
-                let _ = writeln!(
-                    out,
-                    "{name}{{instance=\"{}\",source=\"{}\",destination=\"{}\"}} {}",
-                    s.name,
-                    f.source,
-                    f.destination,
-                    get(f)
-                );
-            }
-        }
+        let samples = snaps.iter().flat_map(|s| s.stats.flows.iter().map(move |f| (flow(s, f), get(f))));
+        family(&mut out, name, help, samples);
     }
     out
+}
+
+/// One counter family: its HELP and TYPE lines, then a sample per (labels, value).
+fn family(out: &mut String, name: &str, help: &str, samples: impl IntoIterator<Item = (String, u64)>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (labels, v) in samples {
+        let _ = writeln!(out, "{name}{{{labels}}} {v}");
+    }
 }
 
 /// Zeroes every output's and every flow's counters (the flows' learned state is kept).
