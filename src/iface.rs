@@ -18,7 +18,8 @@ pub struct Iface {
 }
 
 impl Iface {
-    /// Looks up an Ethernet interface of the current network namespace.
+    /// Looks up an Ethernet interface of the current network namespace (its addresses are
+    /// not read: see with_addresses).
     pub fn ethernet(name: &str) -> Result<Iface> {
         let index = index_of(name)?;
         let (hwtype, mac) = hw_addr(name)?;
@@ -28,8 +29,15 @@ impl Iface {
                  Ethernet frames; pick an Ethernet, veth or tap interface (see `ip -d link show {name}`)"
             )));
         }
-        let (ipv4, ipv6) = addresses(name);
-        Ok(Iface { name: name.to_string(), index, mac: format_mac(&mac), ipv4, ipv6 })
+        Ok(Iface { name: name.to_string(), index, mac: format_mac(&mac), ipv4: vec![], ipv6: vec![] })
+    }
+
+    /// The same with its IP addresses, for display. Each call lists every address of the
+    /// namespace, so a cast of 1024 outputs does not ask (it took 19 s to start).
+    pub fn with_addresses(name: &str) -> Result<Iface> {
+        let mut i = Iface::ethernet(name)?;
+        (i.ipv4, i.ipv6) = addresses(name);
+        Ok(i)
     }
 
     /// First IPv4 address, or "-" when it has none.

@@ -50,8 +50,8 @@ pub fn run(args: &SwitchArgs) -> Result<()> {
         )));
     }
     let interval = args.run.interval()?;
-    let a = Iface::ethernet(&args.a)?;
-    let b = Iface::ethernet(&args.b)?;
+    let a = Iface::with_addresses(&args.a)?;
+    let b = Iface::with_addresses(&args.b)?;
     preflight::require_bpf_privileges("ebpf-cast switch")?;
     for iface in [&a, &b] {
         installed::refuse_if_taken(iface.index, &iface.name)?;
