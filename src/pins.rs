@@ -50,6 +50,35 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Makes a directory for pins, or checks the one that is there. /sys/fs/bpf is usually
+/// world-writable (mode 1777): a directory a user planted there could take the cast's control
+/// path away, so only one that root alone can write, and no symlink, is used.
+fn safe_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => check_owned(path),
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+/// Fails unless `path` is a directory (not a symlink) owned by root that no one else can write.
+fn check_owned(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if !m.file_type().is_dir() || m.uid() != 0 || m.mode() & 0o022 != 0 {
+        anyhow::bail!(
+            "{} is not a directory that root alone can write (owner uid {}, mode {:o}): ebpf-cast did not \
+             make it and will not use it; remove it (`rm -r {}`) and start again",
+            path.display(),
+            m.uid(),
+            m.mode() & 0o7777,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Pins made by the running cast; removed on Drop.
 pub struct Pinned {
     dir: PathBuf,
@@ -60,11 +89,13 @@ impl Pinned {
     pub fn new(name: &str, maps: &mut [(&str, &mut libbpf_rs::MapMut)]) -> Result<Pinned> {
         ensure_bpffs()?;
         let d = dir(name);
-        if d.exists() {
+        safe_dir(Path::new(ROOT))?;
+        safe_dir(&ns_dir())?;
+        if std::fs::symlink_metadata(&d).is_ok() {
+            check_owned(&d)?;
             std::fs::remove_dir_all(&d).with_context(|| format!("removing stale pins in {}", d.display()))?;
         }
-        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))?;
+        safe_dir(&d)?;
         let pinned = Pinned { dir: d.clone() };
         for (file, map) in maps.iter_mut() {
             let path = d.join(file);
@@ -112,6 +143,9 @@ impl Instance {
                 format!("running: {}", known.join(", "))
             };
             return Err(input(format!("no cast named {name} in this network namespace: {hint}")));
+        }
+        for p in [Path::new(ROOT), &ns_dir(), &d] {
+            check_owned(p)?;
         }
         let open = |f: &str| {
             MapHandle::from_pinned_path(d.join(f))

@@ -369,3 +369,30 @@ fn outputs_and_the_input_follow_the_kernels_links() {
     );
     assert!(!ok(&t, &["status"]).contains("cam1"), "its pins are removed");
 }
+
+#[test]
+fn pin_directories_a_user_planted_are_refused() {
+    if !need_root() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let t = edge(1);
+    // On the world-writable bpffs, a user makes the namespace's pin directory first.
+    let root = std::path::Path::new("/sys/fs/bpf/ebpf-cast");
+    let _ = std::fs::create_dir(root); // root's own, as a cast would make it
+    let planted = root.join(ns_inode(&t.edge));
+    std::fs::create_dir(&planted).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    let (code, _, err) = ec(&t, &["cast", "in0", "--name", "cam1", "--to", "o1"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "ebpf-cast: error: {p} is not a directory that root alone can write (owner uid 65534, mode 777): \
+             ebpf-cast did not make it and will not use it; remove it (`rm -r {p}`) and start again\n",
+            p = planted.display()
+        )
+    );
+    assert!(ok(&t, &["status"]).contains("no ebpf-cast program is attached"), "nothing is left attached");
+}
