@@ -45,10 +45,17 @@ impl FromStr for NewOutput {
     type Err = String;
 
     fn from_str(s: &str) -> Result<NewOutput, String> {
-        let mut parts = s.split(',');
-        let head: crate::policy::OutputSpec = parts.next().unwrap_or_default().parse()?;
+        // Options are the trailing `,key=value` parts; an interface name may hold commas itself.
+        let is_option = |p: &str| {
+            p.split_once('=').is_some_and(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase()))
+        };
+        let mut parts: Vec<&str> = s.split(',').collect();
+        let first_option =
+            (1..parts.len()).rev().take_while(|&i| is_option(parts[i])).last().unwrap_or(parts.len());
+        let options = parts.split_off(first_option);
+        let head: crate::policy::OutputSpec = parts.join(",").parse()?;
         let mut out = NewOutput { interface: head.interface, policy: head.policy, dst: None, mac: None };
-        for p in parts {
+        for p in options {
             match p.split_once('=') {
                 Some(("dst", v)) => {
                     if out.dst.is_some() {
@@ -338,6 +345,14 @@ mod tests {
             .unwrap_err()
             .contains("mac= goes with dst="));
         assert!("vm5,ttl=3".parse::<NewOutput>().unwrap_err().contains("options are"));
+        // A comma inside an interface name is the name's, not an option's.
+        let o: NewOutput = "o,1".parse().unwrap();
+        assert_eq!((o.interface.as_str(), o.policy), ("o,1", Policy::All));
+        let o: NewOutput = "o,1:key,dst=10.1.0.5:5000".parse().unwrap();
+        assert_eq!(
+            (o.interface.as_str(), o.policy, o.dst),
+            ("o,1", Policy::Key, "10.1.0.5:5000".parse().ok())
+        );
         for (bad, why) in [
             ("vm5,dst=10.1.0.5:0", "a port from 1 to 65535"),
             ("vm5,dst=239.1.1.1:5000", "unicast IPv4 address"),
