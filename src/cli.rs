@@ -75,10 +75,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Remove every ebpf-cast program from an interface (e.g. a tc filter left by kill -9).
+    /// Remove every ebpf-cast program from an interface (e.g. a tc filter left by kill -9), or
+    /// with --orphans the pins of casts whose network namespace is gone.
     Detach {
         /// The interface to clean
-        interface: String,
+        #[arg(required_unless_present = "orphans")]
+        interface: Option<String>,
+        /// Remove the pins of casts whose network namespace no longer exists (`status` lists them)
+        #[arg(long)]
+        orphans: bool,
     },
 }
 

@@ -19,7 +19,10 @@ fn main() {
         cli::Command::Stats(args) => stats::run(&args),
         cli::Command::Out(cmd) => out::run(&cmd),
         cli::Command::Status { json } => status::run(json),
-        cli::Command::Detach { interface } => status::detach(&interface),
+        cli::Command::Detach { interface, orphans } => {
+            let removed = if orphans { status::remove_orphans() } else { Ok(()) };
+            removed.and_then(|()| interface.map_or(Ok(()), |i| status::detach(&i)))
+        }
     };
     if let Err(err) = result {
         eprintln!("ebpf-cast: error: {err:#}");

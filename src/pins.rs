@@ -200,6 +200,36 @@ pub fn slot_outputs(meta: &types::cast_meta) -> Vec<(u32, String, String)> {
 }
 
 /// Names of the instances of this network namespace that have pins.
+/// Pin directories (ROOT/net-INODE) of network namespaces that no longer exist: no process
+/// lives in them and no name (/run/netns) holds them. Their casts cannot be reached any more.
+pub fn orphans() -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let mut live = std::collections::HashSet::new();
+    for dir in ["/proc", "/run/netns"] {
+        let Ok(rd) = std::fs::read_dir(dir) else { continue };
+        for e in rd.flatten() {
+            let p = if dir == "/proc" { e.path().join("ns/net") } else { e.path() };
+            if let Ok(m) = std::fs::metadata(&p) {
+                live.insert(m.ino());
+            }
+        }
+    }
+    let mut v: Vec<PathBuf> = std::fs::read_dir(ROOT)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    let name = e.file_name();
+                    let ino = name.to_str().and_then(|n| n.strip_prefix("net-")).and_then(|i| i.parse().ok());
+                    ino.is_some_and(|i: u64| !live.contains(&i))
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 pub fn list() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(ns_dir())
         .map(|rd| rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())

@@ -1,5 +1,5 @@
 //! `ebpf-cast status` and `ebpf-cast detach IF`: what is attached, from the kernel's view.
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::{
@@ -52,12 +52,24 @@ pub fn run(json: bool) -> Result<()> {
     crate::preflight::require_privileges("ebpf-cast status")?;
     let entries: Vec<Entry> = installed::all()?.into_iter().map(details).collect();
     let insts = instances();
+    let orphans = pins::orphans();
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"attachments": entries, "instances": insts}))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({"attachments": entries, "instances": insts, "orphans": orphans})
+            )?
         );
         return Ok(());
+    }
+    if !orphans.is_empty() {
+        println!(
+            "ORPHANED PINS (their network namespace is gone; remove with `ebpf-cast detach --orphans`):"
+        );
+        for o in &orphans {
+            println!("  {}", o.display());
+        }
+        println!();
     }
     if !insts.is_empty() {
         println!("{:<16} {:<16} {:<22} OUTPUTS", "CAST", "INPUT", "STATE");
@@ -111,6 +123,20 @@ pub fn detach(name: &str) -> Result<()> {
     for c in &casts {
         pins::remove(&c.name)?;
         println!("removed the pins of cast {}", c.name);
+    }
+    Ok(())
+}
+
+/// Removes the pins of casts whose network namespace is gone.
+pub fn remove_orphans() -> Result<()> {
+    crate::preflight::require_privileges("ebpf-cast detach")?;
+    let orphans = pins::orphans();
+    if orphans.is_empty() {
+        println!("no orphaned pins");
+    }
+    for o in orphans {
+        std::fs::remove_dir_all(&o).with_context(|| format!("removing {}", o.display()))?;
+        println!("removed {} (its network namespace is gone)", o.display());
     }
     Ok(())
 }

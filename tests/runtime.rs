@@ -396,3 +396,38 @@ fn pin_directories_a_user_planted_are_refused() {
     );
     assert!(ok(&t, &["status"]).contains("no ebpf-cast program is attached"), "nothing is left attached");
 }
+
+#[test]
+fn pins_of_a_cast_whose_namespace_is_gone_are_found_and_removed() {
+    if !need_root() {
+        return;
+    }
+    let t = edge(1);
+    let dir = std::path::Path::new("/sys/fs/bpf/ebpf-cast").join(ns_inode(&t.edge));
+    let cast = start_cast(&t, &["--to", "o1"]);
+    // The namespace loses its name, then its last process: the pins stay, out of reach.
+    sh(&format!("ip netns del {}", t.edge.name));
+    cast.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(cast);
+    let ebpf_cast = |args: &[&str]| {
+        let mut c = std::process::Command::new(bin());
+        c.args(args);
+        run(c)
+    };
+    let status = || String::from_utf8_lossy(&ebpf_cast(&["status"]).stdout).into_owned();
+    let mut st = status();
+    for _ in 0..50 {
+        if st.contains(&dir.display().to_string()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100)); // the kernel frees a namespace lazily
+        st = status();
+    }
+    assert!(st.contains("ORPHANED PINS"), "{st}");
+    assert!(st.contains(&format!("  {}", dir.display())), "{st}");
+    let out = ebpf_cast(&["detach", "--orphans"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("removed {}", dir.display())));
+    assert!(!dir.exists());
+    assert!(!status().contains(&dir.display().to_string()));
+}
