@@ -117,7 +117,7 @@ pub fn run(cmd: &OutCmd) -> Result<()> {
 /// with its index receives the stream; a renamed one is known by its new name. Returns what
 /// changed, one line each.
 pub fn follow_links(name: &str) -> Result<Vec<String>> {
-    let message = change(name, |_, bss, outs, _| {
+    let said = change(name, |_, bss, outs, _| {
         let mut said = Vec::new();
         outs.retain(|&slot, o| {
             let known = pins::cstr(&bss.cast_meta.slot_name[slot as usize]);
@@ -137,9 +137,9 @@ pub fn follow_links(name: &str) -> Result<Vec<String>> {
                 Some(_) => true,
             }
         });
-        Ok((!said.is_empty()).then(|| said.join("\n")))
+        Ok((!said.is_empty()).then_some(said))
     })?;
-    Ok(message.map(|m| m.lines().map(String::from).collect()).unwrap_or_default())
+    Ok(said.unwrap_or_default())
 }
 
 type Outputs = BTreeMap<u32, types::cast_out>;
@@ -147,10 +147,10 @@ type Outputs = BTreeMap<u32, types::cast_out>;
 /// Applies `edit` to a running cast's outputs (by slot) under its lock: the new table goes
 /// into the inactive half, then one store makes it active. `edit` returns what it did, or
 /// None when nothing changed.
-fn change(
+fn change<T>(
     name: &str,
-    edit: impl FnOnce(&Instance, &mut types::bss, &mut Outputs, u32) -> Result<Option<String>>,
-) -> Result<Option<String>> {
+    edit: impl FnOnce(&Instance, &mut types::bss, &mut Outputs, u32) -> Result<Option<T>>,
+) -> Result<Option<T>> {
     let inst = Instance::open(name)?;
     let _lock = lock(&inst)?;
     let mut bss = inst.read_bss()?;

@@ -199,7 +199,6 @@ pub fn slot_outputs(meta: &types::cast_meta) -> Vec<(u32, String, String)> {
         .collect()
 }
 
-/// Names of the instances of this network namespace that have pins.
 /// Pin directories (ROOT/net-INODE) of network namespaces that no longer exist: no process
 /// lives in them and no name (/run/netns) holds them. Their casts cannot be reached any more.
 pub fn orphans() -> Vec<PathBuf> {
@@ -230,6 +229,7 @@ pub fn orphans() -> Vec<PathBuf> {
     v
 }
 
+/// Names of the instances of this network namespace that have pins.
 pub fn list() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(ns_dir())
         .map(|rd| rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())

@@ -574,8 +574,8 @@ int ecast_cast_in(struct __sk_buff *skb)
 	struct udphdr *udp;
 	__u32 zero = 0, n, payload, udp_len, slow, l3_off, l3_end, udp_off, ts_off, daddr = 0;
 	__u16 proto, dport;
-	__u8 dmac[6], ipv6 = 0, csum, n_orig = 0, *rtp;
-	__u32 rtp_seq = 0;
+	__u8 dmac[6], ipv6 = 0, csum, n_orig = 0, *rtp, is_rtp = 0;
+	__u16 rtp_seq = 0;
 	void *data;
 
 	data = skb_data(skb);
@@ -634,8 +634,10 @@ int ecast_cast_in(struct __sk_buff *skb)
 
 	rtp = c.pos;
 	skip_rtp(&c);
-	if (c.pos != (void *)rtp && (void *)(rtp + 4) <= c.end)
-		rtp_seq = (rtp[2] << 8 | rtp[3]) | 0x10000; /* bit 16: there is an RTP header */
+	if (c.pos != (void *)rtp && (void *)(rtp + 4) <= c.end) {
+		is_rtp = 1;
+		rtp_seq = rtp[2] << 8 | rtp[3];
+	}
 	ts_off = c.pos - data;
 	payload = udp_off + udp_len > ts_off ? udp_off + udp_len - ts_off : 0;
 	if (udp_off + udp_len <= skb->len && payload && payload % TS_SIZE == 0 &&
@@ -664,7 +666,7 @@ int ecast_cast_in(struct __sk_buff *skb)
 	dp->cur_dport = dp->dport;
 	__builtin_memcpy(dp->cur_dmac, dp->dmac, 6);
 	dp->len = skb->len;
-	dp->rtp = rtp_seq >> 16;
+	dp->rtp = is_rtp;
 	dp->rtp_seq = rtp_seq;
 	dp->cur_seq = rtp_seq;
 
