@@ -144,9 +144,14 @@ pub fn follow_links(name: &str) -> Result<Vec<String>> {
 
 type Outputs = BTreeMap<u32, types::cast_out>;
 
+/// Packets in flight finish with the table they started with well within this.
+const TABLE_GRACE: Duration = Duration::from_millis(20);
+
 /// Applies `edit` to a running cast's outputs (by slot) under its lock: the new table goes
-/// into the inactive half, then one store makes it active. `edit` returns what it did, or
-/// None when nothing changed.
+/// into the next table of the rotation, then one store makes it active. That table was retired
+/// at least TABLE_GRACE ago (else this waits), so no packet in flight still reads it; with
+/// CAST_TABLES in rotation, hundreds of changes a second need no wait. `edit` returns what it
+/// did, or None when nothing changed.
 fn change<T>(
     name: &str,
     edit: impl FnOnce(&Instance, &mut types::bss, &mut Outputs, u32) -> Result<Option<T>>,
@@ -161,22 +166,30 @@ fn change<T>(
             pins::cstr(&bss.cast_meta.input)
         )));
     }
-    let active = (bss.cast_active & 1) as usize;
+    let active = bss.cast_active as usize % bss.cast_tabs.len();
     let cur = bss.cast_tabs[active];
     // The outputs by slot, as the kernel has them now.
     let mut outs: Outputs = cur.out[..cur.n_out as usize].iter().map(|o| (o.slot, *o)).collect();
     let gen = cur.gen + 1;
     let Some(message) = edit(&inst, &mut bss, &mut outs, gen)? else { return Ok(None) };
     let table = build_table(&cur, outs.into_values().collect(), gen)?;
-    let inactive = 1 - active;
-    bss.cast_tabs[inactive] = table;
+    let next = (active + 1) % bss.cast_tabs.len();
+    let since = monotonic().saturating_sub(Duration::from_nanos(bss.cast_meta.retired_ns[next]));
+    if let Some(wait) = TABLE_GRACE.checked_sub(since) {
+        std::thread::sleep(wait);
+    }
+    bss.cast_tabs[next] = table;
     bss.cast_meta.gen = gen;
     inst.write_bss(&bss)?;
-    bss.cast_active = inactive as u32;
+    bss.cast_active = next as u32;
+    bss.cast_meta.retired_ns[active] = monotonic().as_nanos() as u64;
     inst.write_bss(&bss)?;
-    // Packets in flight finish with the old table before anyone may rewrite it.
-    std::thread::sleep(Duration::from_millis(20));
     Ok(Some(message))
+}
+
+/// CLOCK_MONOTONIC: the same clock for every process that changes a cast.
+fn monotonic() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map(Duration::from).unwrap_or_default()
 }
 
 fn edit(

@@ -238,11 +238,17 @@ pub fn list() -> Vec<String> {
     v
 }
 
-/// Whether the process that made an instance is still running.
+/// Whether the process that made an instance is still running (a killed one that its parent
+/// has not reaped yet, a zombie, is not: its links and file descriptors are gone).
 pub fn owner_alive(pid: u32) -> bool {
+    let zombie = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, state)| state.trim_start().starts_with('Z')))
+    };
     pid != 0
         && std::fs::read_to_string(format!("/proc/{pid}/comm"))
             .is_ok_and(|c| c.trim().starts_with("ebpf-cast"))
+        && !zombie()
 }
 
 pub fn cstr(b: &[i8]) -> String {

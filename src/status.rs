@@ -170,7 +170,7 @@ fn switch_peer(inst: &Installed) -> Option<String> {
 fn cast_outputs(inst: &Installed) -> Option<u32> {
     let bss = installed::global_data(inst, ".bss")?;
     let bss: crate::skel::cast::types::bss = crate::skel::from_bytes(&bss)?;
-    Some(bss.cast_tabs[(bss.cast_active & 1) as usize].n_out)
+    Some(bss.cast_tabs[bss.cast_active as usize % bss.cast_tabs.len()].n_out)
 }
 
 /// "YYYY-MM-DD HH:MM:SS" in UTC, without a calendar crate.

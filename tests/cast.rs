@@ -22,17 +22,27 @@ fn edge(n_out: usize) -> Edge {
     CastEdge::new(n_out, EDGE_IP, CAM_IP)
 }
 
-/// Sends a TS file as 7-packet datagrams, paced.
-fn send_ts(from: &Netns, src_port: u16, dst_port: u16, ts: Vec<u8>) -> usize {
+/// Sends a TS file as datagrams of `per_dgram` TS packets, paced.
+fn send_ts(from: &Netns, src_port: u16, dst_port: u16, ts: Vec<u8>, per_dgram: usize) -> usize {
     let tx = from.udp(&format!("{CAM_IP}:{src_port}"));
-    let n = ts.chunks(1316).len();
-    for (i, chunk) in ts.chunks(1316).enumerate() {
+    let n = ts.chunks(188 * per_dgram).len();
+    for (i, chunk) in ts.chunks(188 * per_dgram).enumerate() {
         tx.send_to(chunk, format!("{EDGE_IP}:{dst_port}")).unwrap();
         if i % 4 == 3 {
             std::thread::sleep(Duration::from_micros(500));
         }
     }
     n
+}
+
+/// Every link of the topology gets `mtu`.
+fn set_mtu(t: &Edge, mtu: u32) {
+    t.cam.ip(&format!("link set dev c0 mtu {mtu}"));
+    t.edge.ip(&format!("link set dev in0 mtu {mtu}"));
+    for (o, rx) in t.outputs.iter().zip(&t.rx) {
+        t.edge.ip(&format!("link set dev {o} mtu {mtu}"));
+        rx.ip(&format!("link set dev r0 mtu {mtu}"));
+    }
 }
 
 fn start_cast(t: &Edge, specs: &[String], extra: &[&str]) -> Proc {
@@ -75,6 +85,12 @@ fn check_capture(clip: &Path, kinds: &[Kind], policy: &str, level: u16, capture:
 }
 
 fn cast_one_clip(name: &str, args: &str) {
+    cast_clip_in_datagrams_of(name, args, 7);
+}
+
+/// Casts a clip sent in datagrams of `per_dgram` TS packets (more than 7 need jumbo frames: every
+/// link then gets MTU 9000) to one output per policy, and checks every output.
+fn cast_clip_in_datagrams_of(name: &str, args: &str, per_dgram: usize) {
     if !need_root() {
         return;
     }
@@ -82,15 +98,19 @@ fn cast_one_clip(name: &str, args: &str) {
     let kinds = frame_kinds(&clip);
     let ts = std::fs::read(&clip).unwrap();
     let t = edge(4);
+    if per_dgram > 7 {
+        set_mtu(&t, 9000);
+    }
     let specs: Vec<String> = t.outputs.iter().zip(POLICIES).map(|(o, (p, _))| format!("{o}:{p}")).collect();
     let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
     rx.iter().for_each(big_rcvbuf);
     let cast = start_cast(&t, &specs, &[]);
-    let sent = send_ts(&t.cam, 4000, 5000, ts.clone());
+    let sent = send_ts(&t.cam, 4000, 5000, ts.clone(), per_dgram);
     std::thread::sleep(Duration::from_millis(300));
     let stats = stop(cast);
 
-    let dir = clip.parent().unwrap().to_path_buf();
+    let dir = clip.parent().unwrap().join(format!("per-dgram-{per_dgram}"));
+    std::fs::create_dir_all(&dir).unwrap();
     for (i, (policy, level)) in POLICIES.iter().enumerate() {
         let got = drain(&rx[i]);
         let capture: Vec<u8> = got.concat();
@@ -114,6 +134,41 @@ fn cast_one_clip(name: &str, args: &str) {
     assert_eq!(flow["frames_key"].as_u64().unwrap(), count(Kind::Key), "{flow}");
     assert_eq!(flow["frames_ref"].as_u64().unwrap(), count(Kind::Ref), "{flow}");
     assert_eq!(flow["frames_nonref"].as_u64().unwrap(), count(Kind::NonRef), "{flow}");
+    assert_eq!(flow["unedited"].as_u64().unwrap(), 0, "every datagram edited per policy: {flow}");
+}
+
+/// Jumbo frames: 47 TS packets fill MTU 9000. Every policy holds as in 7-packet datagrams.
+#[test]
+fn h264_in_jumbo_datagrams() {
+    cast_clip_in_datagrams_of("h264-bpyramid-aac", H264_BPYRAMID_AAC, 47);
+}
+
+/// More TS packets than the program edits (64): such a datagram may carry any frame, so it
+/// goes whole to the outputs that take everything, and to no other.
+#[test]
+fn datagrams_too_large_to_edit_reach_only_all_outputs() {
+    if !need_root() {
+        return;
+    }
+    let ts = std::fs::read(clip("h264-no-b", H264_NO_B)).unwrap();
+    let t = edge(2);
+    set_mtu(&t, 16000);
+    let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
+    rx.iter().for_each(big_rcvbuf);
+    let cast = start_cast(&t, &["o1:all".into(), "o2:key".into()], &[]);
+    let sent = send_ts(&t.cam, 4000, 5000, ts[..188 * 70 * 20].to_vec(), 70);
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = stop(cast);
+    let all = drain(&rx[0]);
+    assert_eq!(all.concat(), ts[..188 * 70 * 20], "all: every datagram, whole");
+    assert!(drain(&rx[1]).is_empty(), "key: nothing that could carry a frame it drops");
+    assert_eq!(stats["flows"][0]["unedited"].as_u64().unwrap(), sent as u64, "{stats}");
+    assert_eq!(stats["outputs"][1]["packets"].as_u64().unwrap(), 0, "{stats}");
+}
+
+#[test]
+fn h265_in_datagrams_of_20_ts_packets() {
+    cast_clip_in_datagrams_of("h265-aac", H265_AAC, 20);
 }
 
 #[test]

@@ -11,94 +11,15 @@ use std::{
     time::Duration,
 };
 
-use common::*;
+use common::{control::*, *};
 use ebpf_cast::{mpegts, recv::Analyzer};
 use serde_json::Value;
 
 const EDGE_IP: &str = "10.208.0.1";
 const CAM_IP: &str = "10.208.0.2";
 
-struct Edge {
-    _pins: PinsGuard,
-    t: CastEdge,
-}
-
-impl std::ops::Deref for Edge {
-    type Target = CastEdge;
-    fn deref(&self) -> &CastEdge {
-        &self.t
-    }
-}
-
-/// Removes the pins of the edge namespace's casts, also when a test fails or kills a cast.
-struct PinsGuard(std::path::PathBuf);
-
-impl Drop for PinsGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn edge(n: usize) -> Edge {
-    let t = CastEdge::new(n, EDGE_IP, CAM_IP);
-    Edge { _pins: PinsGuard(std::path::Path::new("/sys/fs/bpf/ebpf-cast").join(ns_inode(&t.edge))), t }
-}
-
-fn ec(t: &Edge, args: &[&str]) -> (i32, String, String) {
-    let out = run({
-        let mut c = std::process::Command::new(bin());
-        c.args(["--netns", &t.edge.name]).args(args);
-        c
-    });
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ok(t: &Edge, args: &[&str]) -> String {
-    let (code, out, err) = ec(t, args);
-    assert_eq!(code, 0, "ebpf-cast {args:?}: {err}");
-    out
-}
-
-fn start_cast(t: &Edge, args: &[&str]) -> Proc {
-    let mut c = std::process::Command::new(bin());
-    c.args(["--netns", &t.edge.name, "cast", "in0", "--name", "cam1"]).args(args);
-    let mut p = Proc::spawn(c);
-    p.wait_for("Ctrl-C to stop", Duration::from_secs(20));
-    p
-}
-
-/// Sends numbered 1316-byte datagrams at about `rate` a second until `stop`; returns how many.
-fn numbered_sender(t: &Edge, rate: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u32> {
-    let tx = t.cam.udp(&format!("{CAM_IP}:4000"));
-    std::thread::spawn(move || {
-        let mut seq = 0u32;
-        let start = std::time::Instant::now();
-        // Bounded: at most 20 s.
-        while !stop.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(20) {
-            let due = (start.elapsed().as_secs_f64() * rate as f64) as u32;
-            while seq < due {
-                let mut p = vec![0x11u8; 1316];
-                p[..4].copy_from_slice(&seq.to_be_bytes());
-                tx.send_to(&p, format!("{EDGE_IP}:5000")).unwrap();
-                seq += 1;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        seq
-    })
-}
-
-fn ns_inode(ns: &Netns) -> String {
-    use std::os::unix::fs::MetadataExt;
-    format!("net-{}", std::fs::metadata(format!("/run/netns/{}", ns.name)).unwrap().ino())
-}
-
-fn seqs(d: &[Vec<u8>]) -> Vec<u32> {
-    d.iter().map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]])).collect()
+    Edge::new(n, EDGE_IP, CAM_IP)
 }
 
 #[test]
@@ -109,26 +30,26 @@ fn outputs_change_while_untouched_ones_lose_nothing() {
     let t = edge(6);
     let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
     rx.iter().for_each(big_rcvbuf);
-    let cast = start_cast(&t, &["--to", "o1", "--to", "o2:key", "--port", "5000"]);
+    let cast = t.start_cast(&["--to", "o1", "--to", "o2:key", "--port", "5000"]);
     let stop = Arc::new(AtomicBool::new(false));
-    let sender = numbered_sender(&t, 2000, stop.clone());
+    let sender = t.numbered_sender(2000, stop.clone());
     std::thread::sleep(Duration::from_millis(300));
     for (o, p) in [("o3", "all"), ("o4", "nonref=0.5"), ("o5", "ref"), ("o6", "key")] {
-        let out = ok(&t, &["out", "add", "cam1", &format!("{o}:{p}")]);
+        let out = t.ok(&["out", "add", "cam1", &format!("{o}:{p}")]);
         assert!(out.contains(&format!("added {o}")), "{out}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    ok(&t, &["out", "set", "cam1", "o3", "key"]);
-    ok(&t, &["out", "set", "cam1", "o4", "all"]);
+    t.ok(&["out", "set", "cam1", "o3", "key"]);
+    t.ok(&["out", "set", "cam1", "o4", "all"]);
     std::thread::sleep(Duration::from_millis(100));
-    ok(&t, &["out", "del", "cam1", "o5"]);
-    ok(&t, &["out", "del", "cam1", "o6"]);
+    t.ok(&["out", "del", "cam1", "o5"]);
+    t.ok(&["out", "del", "cam1", "o6"]);
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
-    let sent = sender.join().unwrap();
+    let sent = sender.join().unwrap().len() as u32;
     std::thread::sleep(Duration::from_millis(300));
 
-    let stats: Value = serde_json::from_str(&ok(&t, &["stats", "cam1", "--json"])).unwrap();
+    let stats: Value = serde_json::from_str(&t.ok(&["stats", "cam1", "--json"])).unwrap();
     let per: Vec<Vec<u32>> = rx.iter().map(|s| seqs(&drain(s))).collect();
     let all: Vec<u32> = (0..sent).collect();
     assert!(sent > 1500, "sent {sent}");
@@ -160,13 +81,13 @@ fn a_new_output_starts_at_a_keyframe_and_decodes() {
     let t = edge(2);
     let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
     rx.iter().for_each(big_rcvbuf);
-    let cast = start_cast(&t, &["--to", "o1"]);
+    let cast = t.start_cast(&["--to", "o1"]);
     let tx = t.cam.udp(&format!("{CAM_IP}:4000"));
     let chunks: Vec<&[u8]> = ts.chunks(1316).collect();
     let added_at = chunks.len() / 3 + 7; // somewhere inside a GOP
     for (i, c) in chunks.iter().enumerate() {
         if i == added_at {
-            ok(&t, &["out", "add", "cam1", "o2:all"]);
+            t.ok(&["out", "add", "cam1", "o2:all"]);
         }
         tx.send_to(c, format!("{EDGE_IP}:5000")).unwrap();
         std::thread::sleep(Duration::from_micros(800));
@@ -230,19 +151,19 @@ fn nat_outputs_reach_plain_sockets_at_their_own_addresses() {
     }
     // n1 is a NAT output from the start; n2 is added with mac=, n3 with the neighbour table's.
     let n1 = format!("n1:all,dst=10.209.1.2:7000,mac={}", consumers[0].mac("eth0"));
-    let cast = start_cast(&t, &["--to", &n1, "--port", "5000"]);
-    ok(&t, &["out", "add", "cam1", &format!("n2:all,dst=10.209.2.2:7001,mac={}", consumers[1].mac("eth0"))]);
+    let cast = t.start_cast(&["--to", &n1, "--port", "5000"]);
+    t.ok(&["out", "add", "cam1", &format!("n2:all,dst=10.209.2.2:7001,mac={}", consumers[1].mac("eth0"))]);
     t.edge.ip(&format!("neigh replace 10.209.3.2 lladdr {} dev n3 nud permanent", consumers[2].mac("eth0")));
-    ok(&t, &["out", "add", "cam1", "n3:all,dst=10.209.3.2:7002"]);
-    let (code, _, err) = ec(&t, &["out", "add", "cam1", "o9:all,dst=10.209.9.2:7000"]);
+    t.ok(&["out", "add", "cam1", "n3:all,dst=10.209.3.2:7002"]);
+    let (code, _, err) = t.ec(&["out", "add", "cam1", "o9:all,dst=10.209.9.2:7000"]);
     assert_eq!(code, 2, "{err}");
     let stop = Arc::new(AtomicBool::new(false));
-    let sender = numbered_sender(&t, 1000, stop.clone());
+    let sender = t.numbered_sender(1000, stop.clone());
     std::thread::sleep(Duration::from_millis(800));
     stop.store(true, Ordering::SeqCst);
-    let sent = sender.join().unwrap();
+    let sent = sender.join().unwrap().len() as u32;
     std::thread::sleep(Duration::from_millis(300));
-    let stats: Value = serde_json::from_str(&ok(&t, &["stats", "cam1", "--json"])).unwrap();
+    let stats: Value = serde_json::from_str(&t.ok(&["stats", "cam1", "--json"])).unwrap();
     for (i, s) in socks.iter().enumerate() {
         let got = seqs(&drain(s));
         assert!(
@@ -264,9 +185,9 @@ fn a_deleted_output_interface_disturbs_no_other() {
     let t = edge(3);
     let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
     rx.iter().for_each(big_rcvbuf);
-    let mut cast = start_cast(&t, &["--to", "o1", "--to", "o2", "--to", "o3", "--port", "5000"]);
+    let mut cast = t.start_cast(&["--to", "o1", "--to", "o2", "--to", "o3", "--port", "5000"]);
     let stop = Arc::new(AtomicBool::new(false));
-    let sender = numbered_sender(&t, 2000, stop.clone());
+    let sender = t.numbered_sender(2000, stop.clone());
     std::thread::sleep(Duration::from_millis(300));
     t.edge.ip("link del dev o2");
     // The cast follows the kernel's links: the gone output leaves the table by itself.
@@ -276,26 +197,26 @@ fn a_deleted_output_interface_disturbs_no_other() {
     );
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
-    let sent = sender.join().unwrap();
+    let sent = sender.join().unwrap().len() as u32;
     std::thread::sleep(Duration::from_millis(300));
     let all: Vec<u32> = (0..sent).collect();
     assert!(seqs(&drain(&rx[0])) == all, "o1 lost something");
     assert!(seqs(&drain(&rx[2])) == all, "o3 lost something");
-    let (code, _, err) = ec(&t, &["out", "del", "cam1", "o2"]);
+    let (code, _, err) = t.ec(&["out", "del", "cam1", "o2"]);
     assert_eq!(
         (code, err.trim()),
         (2, "ebpf-cast: error: o2 is not an output of cam1 (`ebpf-cast stats cam1` lists them)")
     );
-    let st = ok(&t, &["status"]);
+    let st = t.ok(&["status"]);
     assert!(st.contains("o1:all o3:all"), "{st}");
     // The Prometheus view carries the same numbers; --reset zeroes them.
-    let prom = ok(&t, &["stats", "cam1", "--prometheus"]);
+    let prom = t.ok(&["stats", "cam1", "--prometheus"]);
     let line =
         format!("ebpf_cast_output_packets_total{{instance=\"cam1\",output=\"o1\",policy=\"all\"}} {sent}");
     assert!(prom.lines().any(|l| l == line), "{line} not in:\n{prom}");
     assert!(prom.contains("# TYPE ebpf_cast_output_clone_errors_total counter"));
-    ok(&t, &["stats", "cam1", "--reset"]);
-    let stats: Value = serde_json::from_str(&ok(&t, &["stats", "cam1", "--json"])).unwrap();
+    t.ok(&["stats", "cam1", "--reset"]);
+    let stats: Value = serde_json::from_str(&t.ok(&["stats", "cam1", "--json"])).unwrap();
     assert_eq!(stats[0]["outputs"][0]["packets"].as_u64(), Some(0));
     // The pins are root's alone.
     use std::os::unix::fs::PermissionsExt;
@@ -321,24 +242,24 @@ fn runtime_commands_need_root_and_a_live_instance() {
         return;
     }
     let t = edge(1);
-    let (code, _, err) = ec(&t, &["out", "add", "nosuch", "o1"]);
+    let (code, _, err) = t.ec(&["out", "add", "nosuch", "o1"]);
     assert_eq!(code, 2);
     assert!(err.contains("no cast named nosuch in this network namespace"), "{err}");
-    let cast = start_cast(&t, &["--to", "o1"]);
+    let cast = t.start_cast(&["--to", "o1"]);
     let out = as_nobody(None, &["out", "del", "cam1", "o1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ebpf-cast out needs root"));
     // kill -9: the pins stay, status calls them stale, detach cleans them.
     cast.signal(nix::sys::signal::Signal::SIGKILL);
     let _ = cast.finish(Duration::from_secs(5));
-    let st = ok(&t, &["status"]);
+    let st = t.ok(&["status"]);
     assert!(st.contains("cam1") && st.contains("STALE"), "{st}");
-    let (code, _, err) = ec(&t, &["out", "add", "cam1", "o1:key"]);
+    let (code, _, err) = t.ec(&["out", "add", "cam1", "o1:key"]);
     assert_eq!(code, 2);
     assert!(err.contains("cast cam1 is stale"), "{err}");
-    let out = ok(&t, &["detach", "in0"]);
+    let out = t.ok(&["detach", "in0"]);
     assert!(out.contains("removed the pins of cast cam1"), "{out}");
-    assert!(!ok(&t, &["status"]).contains("cam1"));
+    assert!(!t.ok(&["status"]).contains("cam1"));
 }
 
 #[test]
@@ -347,14 +268,14 @@ fn outputs_and_the_input_follow_the_kernels_links() {
         return;
     }
     let t = edge(2);
-    let mut cast = start_cast(&t, &["--to", "o1", "--to", "o2", "--port", "5000"]);
+    let mut cast = t.start_cast(&["--to", "o1", "--to", "o2", "--port", "5000"]);
     // A renamed output is known by its new name (a running interface is renamed down).
     t.edge.ip("link set dev o2 down");
     t.edge.ip("link set dev o2 name o2new");
     t.edge.ip("link set dev o2new up");
     cast.wait_for("output o2 of cam1 is now named o2new", Duration::from_secs(5));
-    assert!(ok(&t, &["status"]).contains("o1:all o2new:all"));
-    assert_eq!(ok(&t, &["out", "set", "cam1", "o2new", "key"]).trim(), "o2new of cam1 now has policy key");
+    assert!(t.ok(&["status"]).contains("o1:all o2new:all"));
+    assert_eq!(t.ok(&["out", "set", "cam1", "o2new", "key"]).trim(), "o2new of cam1 now has policy key");
     // With its input gone nothing is attached any more: the cast says so and exits 1.
     let mut stderr = cast.child.stderr.take().unwrap();
     t.edge.ip("link del dev in0");
@@ -367,7 +288,7 @@ fn outputs_and_the_input_follow_the_kernels_links() {
         "ebpf-cast: error: the input in0 is gone (deleted, or moved to another network namespace): nothing is \
          attached any more, so the cast cam1 stops\n"
     );
-    assert!(!ok(&t, &["status"]).contains("cam1"), "its pins are removed");
+    assert!(!t.ok(&["status"]).contains("cam1"), "its pins are removed");
 }
 
 #[test]
@@ -384,7 +305,7 @@ fn pin_directories_a_user_planted_are_refused() {
     std::fs::create_dir(&planted).unwrap();
     std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o777)).unwrap();
     std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
-    let (code, _, err) = ec(&t, &["cast", "in0", "--name", "cam1", "--to", "o1"]);
+    let (code, _, err) = t.ec(&["cast", "in0", "--name", "cam1", "--to", "o1"]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(
         err,
@@ -394,7 +315,7 @@ fn pin_directories_a_user_planted_are_refused() {
             p = planted.display()
         )
     );
-    assert!(ok(&t, &["status"]).contains("no ebpf-cast program is attached"), "nothing is left attached");
+    assert!(t.ok(&["status"]).contains("no ebpf-cast program is attached"), "nothing is left attached");
 }
 
 #[test]
@@ -404,7 +325,7 @@ fn pins_of_a_cast_whose_namespace_is_gone_are_found_and_removed() {
     }
     let t = edge(1);
     let dir = std::path::Path::new("/sys/fs/bpf/ebpf-cast").join(ns_inode(&t.edge));
-    let cast = start_cast(&t, &["--to", "o1"]);
+    let cast = t.start_cast(&["--to", "o1"]);
     // The namespace loses its name, then its last process: the pins stay, out of reach.
     sh(&format!("ip netns del {}", t.edge.name));
     cast.signal(nix::sys::signal::Signal::SIGKILL);

@@ -19,8 +19,8 @@ const volatile __u32 cfg_nports;                /* 0: cast every UDP flow that c
 const volatile __u16 cfg_video_pid;             /* 0: learn it from the PMT */
 const volatile __u8 cfg_codec;                  /* with cfg_video_pid: enum codec */
 
-/* Outputs. Userspace fills the inactive table, then flips cast_active. */
-struct cast_table cast_tabs[2];
+/* Outputs. Userspace fills the next table of the rotation, then makes it the active one. */
+struct cast_table cast_tabs[CAST_TABLES];
 __u32 cast_active;
 struct cast_meta cast_meta;
 
@@ -66,6 +66,8 @@ struct dgram {
 	__u8 ipv6;
 	__u8 csum;              /* the UDP checksum is in use */
 	__u8 editable;          /* has video and can be edited per TS packet */
+	__u8 whole_video;       /* TS that cannot be edited: may carry video, so it goes whole to
+				 * the outputs that take everything and to no other */
 	__u8 n_frames;          /* frames that start in this datagram */
 	__u8 frames_sent;       /* of those, kept at the current level */
 	__u8 last;              /* the output being sent to is the last one: redirect */
@@ -88,12 +90,28 @@ struct dgram {
 	__u8 cc_start[CAST_MAX_CLASS]; /* the flow's class counters before this datagram */
 };
 
+/* One edit: cut the packets below `cut`; number continuity counters as the class does, which
+ * keeps the packets at or above `count` (count < cut only for an output joining its class). */
+struct edit {
+	__u32 cut;
+	__u32 count;
+	__u32 class_id;
+	__u32 simulate; /* number from cc_start; the class's counter is left alone if a member
+			 * of the class numbered this datagram already */
+	/* Running state, packet by packet. */
+	__u32 w;        /* packets kept so far: where the next one goes */
+	__u32 acc;      /* checksum difference of the bytes changed */
+	__u32 cc;       /* the class's continuity counter | CC_VALID */
+};
+
 /* Per-CPU scratch (too big for the stack): the datagram's state, one TS packet copied out
  * of it, and the whole frame as it arrived, kept while outputs wait to join (they are served
  * from the original). */
 struct scratch {
 	struct dgram d;
+	struct edit e;
 	struct ts_buf b;
+	struct cast_flow flow_init;
 	__u8 snap[SNAP_MAX];
 };
 
@@ -104,14 +122,6 @@ struct {
 	__type(value, struct scratch);
 } cast_scratch SEC(".maps");
 
-/* One edit: cut the packets below `cut`; number continuity counters as the class does, which
- * keeps the packets at or above `count` (count < cut only for an output joining its class). */
-struct edit {
-	__u32 cut;
-	__u32 count;
-	__u32 class_id;
-	__u32 simulate; /* number from cc_start and leave the class's counter alone */
-};
 
 /* The classifier runs as global functions: each is verified once, whatever calls it. */
 __noinline __u32 frame_kind_of(struct ts_buf *b, __u32 codec)
@@ -146,14 +156,96 @@ static __always_inline __u32 csum_word_diff(__u32 from, __u32 to, __u32 acc)
 }
 
 /*
- * Edits the datagram: cuts out the TS packets with prio < e->cut (a PCR packet is emptied
- * instead), renumbers the video continuity counters, shrinks the datagram and fixes the IP and
- * UDP lengths and checksums. Returns 0, or -1 on error.
+ * One TS packet of an edit: moves it to its place (e->w), cuts it out if its prio is below
+ * e->cut (a PCR packet is emptied instead), renumbers a video continuity counter. A global
+ * function, so the verifier checks it once however many packets a datagram holds.
+ */
+__noinline int edit_packet(struct __sk_buff *skb, struct dgram *d, struct ts_buf *b,
+			   struct edit *e, __u32 i)
+{
+	__u32 src, dst, hdr, new_hdr, w;
+	__u8 fl, cc;
+
+	if (!d || !b || !e)
+		return -1;
+	i &= TS_PER_DGRAM - 1;
+	w = e->w & (TS_PER_DGRAM - 1);
+	cc = e->cc;
+	fl = d->flags[i];
+	if (fl & TSF_GONE)
+		return 0;
+	src = d->ts_off + (d->pos[i] & (TS_PER_DGRAM - 1)) * TS_SIZE;
+	dst = d->ts_off + w * TS_SIZE;
+	if (!(fl & TSF_VIDEO)) {
+		/* Never dropped, never renumbered: only moved. */
+		if (src != dst) {
+			if (bpf_skb_load_bytes(skb, src, b, TS_SIZE) ||
+			    bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
+				return -1;
+		}
+		d->pos[i] = w;
+		e->w = w + 1;
+		return 0;
+	}
+	if (!(cc & CC_VALID)) /* the class's first video packet keeps its counter */
+		cc = CC_VALID | ((d->cc[i] - ((fl & TSF_PAYLOAD) ? 1 : 0)) & 0x0f);
+	/* The class's counter moves on at every packet with payload that the class keeps. */
+	if (d->prio[i] >= e->count && (fl & TSF_PAYLOAD) && !(fl & TSF_AFONLY))
+		cc = CC_VALID | ((cc + 1) & 0x0f);
+	e->cc = cc;
+	if (d->prio[i] < e->cut && !(fl & TSF_AFONLY)) {
+		if (bpf_skb_load_bytes(skb, src, b, TS_SIZE))
+			return -1;
+		e->acc = bpf_csum_diff((void *)b, TS_SIZE, 0, 0, e->acc);
+		/* An output waiting for a keyframe gets nothing of the video PID before it:
+		 * its first packet there starts the counter. */
+		if (!(fl & TSF_PCR) || e->simulate) {
+			d->flags[i] = fl | TSF_GONE;
+			return 0;
+		}
+		empty_keep_pcr(b);
+		d->flags[i] = fl | TSF_AFONLY;
+		b->b[3] = (b->b[3] & 0xf0) | (cc & 0x0f); /* no payload: the last counter */
+		e->acc = bpf_csum_diff(0, 0, (void *)b, TS_SIZE, e->acc);
+		if (bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
+			return -1;
+		d->pos[i] = w;
+		e->w = w + 1;
+		return 0;
+	}
+	if (src != dst) {
+		if (bpf_skb_load_bytes(skb, src, b, TS_SIZE))
+			return -1;
+		__builtin_memcpy(&hdr, b->b, 4);
+		b->b[3] = (b->b[3] & 0xf0) | (cc & 0x0f);
+		__builtin_memcpy(&new_hdr, b->b, 4);
+		e->acc = csum_word_diff(hdr, new_hdr, e->acc);
+		if (bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
+			return -1;
+	} else {
+		if (bpf_skb_load_bytes(skb, src, &hdr, 4))
+			return -1;
+		new_hdr = hdr;
+		((__u8 *)&new_hdr)[3] = (((__u8 *)&hdr)[3] & 0xf0) | (cc & 0x0f);
+		if (new_hdr != hdr) {
+			e->acc = csum_word_diff(hdr, new_hdr, e->acc);
+			if (bpf_skb_store_bytes(skb, src, &new_hdr, 4, BPF_F_RECOMPUTE_CSUM))
+				return -1;
+		}
+	}
+	d->pos[i] = w;
+	e->w = w + 1;
+	return 0;
+}
+
+/*
+ * Edits the datagram: every TS packet through edit_packet, then shrinks the datagram and fixes
+ * the IP and UDP lengths and checksums. Returns 0, or -1 on error.
  */
 __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf *b,
 			   struct cast_flow *f, struct edit *e)
 {
-	__u32 w = 0, acc = 0, removed, cut, count;
+	__u32 w, acc, removed, cut, count;
 	__u8 *ccp, cc;
 
 	if (!d || !b || !f || !e)
@@ -162,74 +254,18 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 	count = e->count;
 	ccp = &f->cc[e->class_id & (CAST_MAX_CLASS - 1)];
 	/* Level 0 never renumbers: its numbering is the stream's own. */
-	cc = e->simulate ? (count ? d->cc_start[e->class_id & (CAST_MAX_CLASS - 1)] : 0) : *ccp;
+	e->cc = e->simulate ? (count ? d->cc_start[e->class_id & (CAST_MAX_CLASS - 1)] : 0) : *ccp;
+	e->w = 0;
+	e->acc = 0;
 	for (__u32 i = 0; i < TS_PER_DGRAM; i++) {
-		__u32 src, dst, hdr, new_hdr;
-		__u8 fl;
-
 		if (i >= d->n_orig)
 			break;
-		fl = d->flags[i];
-		if (fl & TSF_GONE)
-			continue;
-		src = d->ts_off + (d->pos[i] & 7) * TS_SIZE;
-		dst = d->ts_off + w * TS_SIZE;
-		if (!(fl & TSF_VIDEO)) {
-			/* Never dropped, never renumbered: only moved. */
-			if (src != dst) {
-				if (bpf_skb_load_bytes(skb, src, b, TS_SIZE) ||
-				    bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
-					return -1;
-			}
-			d->pos[i] = w++;
-			continue;
-		}
-		if (!(cc & CC_VALID)) /* the class's first video packet keeps its counter */
-			cc = CC_VALID | ((d->cc[i] - ((fl & TSF_PAYLOAD) ? 1 : 0)) & 0x0f);
-		/* The class's counter moves on at every packet with payload that the class keeps. */
-		if (d->prio[i] >= count && (fl & TSF_PAYLOAD) && !(fl & TSF_AFONLY))
-			cc = CC_VALID | ((cc + 1) & 0x0f);
-		if (d->prio[i] < cut && !(fl & TSF_AFONLY)) {
-			if (bpf_skb_load_bytes(skb, src, b, TS_SIZE))
-				return -1;
-			acc = bpf_csum_diff((void *)b, TS_SIZE, 0, 0, acc);
-			/* An output waiting for a keyframe gets nothing of the video PID before it:
-			 * its first packet there starts the counter. */
-			if (!(fl & TSF_PCR) || e->simulate) {
-				d->flags[i] = fl | TSF_GONE;
-				continue;
-			}
-			empty_keep_pcr(b);
-			d->flags[i] = fl | TSF_AFONLY;
-			b->b[3] = (b->b[3] & 0xf0) | (cc & 0x0f); /* no payload: the last counter */
-			acc = bpf_csum_diff(0, 0, (void *)b, TS_SIZE, acc);
-			if (bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
-				return -1;
-			d->pos[i] = w++;
-			continue;
-		}
-		if (src != dst) {
-			if (bpf_skb_load_bytes(skb, src, b, TS_SIZE))
-				return -1;
-			__builtin_memcpy(&hdr, b->b, 4);
-			b->b[3] = (b->b[3] & 0xf0) | (cc & 0x0f);
-			__builtin_memcpy(&new_hdr, b->b, 4);
-			acc = csum_word_diff(hdr, new_hdr, acc);
-			if (bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
-				return -1;
-		} else {
-			if (bpf_skb_load_bytes(skb, src, &hdr, 4))
-				return -1;
-			new_hdr = hdr;
-			((__u8 *)&new_hdr)[3] = (((__u8 *)&hdr)[3] & 0xf0) | (cc & 0x0f);
-			if (new_hdr != hdr) {
-				acc = csum_word_diff(hdr, new_hdr, acc);
-				if (bpf_skb_store_bytes(skb, src, &new_hdr, 4, BPF_F_RECOMPUTE_CSUM))
-					return -1;
-			}
-		}
-		d->pos[i] = w++;
+		if (edit_packet(skb, d, b, e, i))
+			return -1;
 	}
+	w = e->w;
+	acc = e->acc;
+	cc = e->cc;
 	/* A joining output numbers as its class would; the class's counter is the class's to
 	 * keep, unless no member of the class numbered this datagram. */
 	if (!e->simulate) {
@@ -410,46 +446,50 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 		       struct scratch *sc, struct cast_flow *f)
 {
 	struct cast_ostat *st;
-	struct edit e = {};
-	__u32 slot, waiting;
+	struct edit *e;
+	__u32 slot, waiting, skip, sent;
 
 	if (!o || !d || !sc || !f)
 		return TC_ACT_SHOT;
 	waiting = o->gen_added > d->key_gen_prev;
 	if (waiting != d->joining)
 		return FAN_CONTINUE; /* served in the other phase */
-	e.count = o->level;
-	e.cut = o->level;
-	e.class_id = o->class_id;
+	e = &sc->e; /* in the scratch: the call chain's stack is near the verifier's limit */
+	__builtin_memset(e, 0, sizeof(*e));
+	e->count = o->level;
+	e->cut = o->level;
+	e->class_id = o->class_id;
 	if (waiting) {
 		/* No video until the flow's next keyframe: from its first packet on. */
-		e.cut = o->gen_added <= f->key_gen ? PRIO_KEY : LEVEL_NOVIDEO;
-		e.simulate = 1;
+		e->cut = o->gen_added <= f->key_gen ? PRIO_KEY : LEVEL_NOVIDEO;
+		e->simulate = 1;
 		if (d->editable && d->level && restore(skb, d, sc))
 			return TC_ACT_SHOT;
 	}
-	if (d->editable && e.cut > d->level) {
-		if (apply_level(skb, d, &sc->b, f, &e))
+	if (d->editable && e->cut > d->level) {
+		if (apply_level(skb, d, &sc->b, f, e))
 			return TC_ACT_SHOT; /* the datagram is in an unknown state: send no more */
 		d->frames_sent = 0;
 		for (__u32 k = 0; k < TS_PER_DGRAM; k++) {
 			if (k >= d->n_frames)
 				break;
-			if (d->frame_prio[k] >= e.cut)
+			if (d->frame_prio[k] >= e->cut)
 				d->frames_sent++;
 		}
 	}
+	skip = d->whole_video && e->cut;
+	sent = skip ? 0 : d->frames_sent;
 	slot = o->slot;
 	st = bpf_map_lookup_elem(&cast_ostats, &slot);
 	if (st) {
-		st->frames_sent += d->frames_sent;
-		st->frames_dropped += d->n_frames - d->frames_sent;
+		st->frames_sent += sent;
+		st->frames_dropped += d->n_frames - sent;
 	}
-	if (!d->n_ts) {
+	if (!d->n_ts || skip) {
 		/* Emptied for this class: counted once, so its RTP receivers see no gap. */
-		__u32 class = e.class_id & (CAST_MAX_CLASS - 1);
+		__u32 class = e->class_id & (CAST_MAX_CLASS - 1);
 
-		if (d->rtp && !e.simulate && !(d->skipped & (1 << class))) {
+		if (d->rtp && !e->simulate && !(d->skipped & (1 << class))) {
 			f->rtp_skip[class]++;
 			d->skipped |= 1 << class;
 		}
@@ -466,7 +506,7 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	}
 	if (set_destination(skb, d, o))
 		return TC_ACT_SHOT;
-	if (d->rtp && set_rtp_seq(skb, d, d->rtp_seq - f->rtp_skip[e.class_id & (CAST_MAX_CLASS - 1)]))
+	if (d->rtp && set_rtp_seq(skb, d, d->rtp_seq - f->rtp_skip[e->class_id & (CAST_MAX_CLASS - 1)]))
 		return TC_ACT_SHOT;
 	if (st) {
 		st->packets++;
@@ -512,19 +552,20 @@ static __always_inline int port_wanted(__u16 dport)
 	return 0;
 }
 
-static __always_inline struct cast_flow *flow_of(struct flow_key *key)
+/* The flow's state, created on its first datagram (the initial value is built in the scratch:
+ * the call chain's stack is near the verifier's limit). */
+static __always_inline struct cast_flow *flow_of(struct flow_key *key, struct scratch *sc)
 {
-	struct cast_flow *f = bpf_map_lookup_elem(&cast_flows, key);
+	struct cast_flow *f = bpf_map_lookup_elem(&cast_flows, key), *init = &sc->flow_init;
 
 	if (f)
 		return f;
-	struct cast_flow init = {
-		.video_pid = cfg_video_pid ? cfg_video_pid : PID_NONE,
-		.pmt_pid = PID_NONE,
-		.codec = cfg_codec,
-		.prio = PRIO_KEEP,
-	};
-	bpf_map_update_elem(&cast_flows, key, &init, BPF_NOEXIST);
+	__builtin_memset(init, 0, sizeof(*init));
+	init->video_pid = cfg_video_pid ? cfg_video_pid : PID_NONE;
+	init->pmt_pid = PID_NONE;
+	init->codec = cfg_codec;
+	init->prio = PRIO_KEEP;
+	bpf_map_update_elem(&cast_flows, key, init, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&cast_flows, key);
 }
 
@@ -670,22 +711,19 @@ int ecast_cast_in(struct __sk_buff *skb)
 	dp->rtp_seq = rtp_seq;
 	dp->cur_seq = rtp_seq;
 
-	f = flow_of(&key);
+	f = flow_of(&key, sc);
 	if (!f)
 		return TC_ACT_OK;
 	b = &sc->b;
-	tab = &cast_tabs[cast_active & 1];
+	tab = &cast_tabs[cast_active & (CAST_TABLES - 1)];
 	dp->key_gen_prev = f->key_gen;
 	f->packets++;
 	f->bytes += skb->len;
 
-	if (!dp->n_orig || dp->n_orig > TS_PER_DGRAM || skb->gso_size)
-		f->unedited++; /* not TS (--port), too long, or GSO: cast whole */
-	else
-		dp->editable = 1;
+	dp->editable = dp->n_orig && dp->n_orig <= TS_PER_DGRAM && !skb->gso_size;
 	for (__u32 i = 0; i < TS_PER_DGRAM && dp->editable; i++) {
 		__u32 off = dp->ts_off + i * TS_SIZE;
-		__u8 *h = data + (off & 0x1fff); /* bounded for the verifier */
+		__u8 *h = data + (off & 0x3fff); /* bounded for the verifier */
 		__u16 pid;
 		__u8 fl = 0;
 
@@ -721,7 +759,7 @@ int ecast_cast_in(struct __sk_buff *skb)
 					f->prio = PRIO_REF;
 				}
 				if (dp->n_frames < TS_PER_DGRAM)
-					dp->frame_prio[dp->n_frames & 7] = f->prio;
+					dp->frame_prio[dp->n_frames & (TS_PER_DGRAM - 1)] = f->prio;
 				dp->n_frames++;
 				dp->frames_sent = dp->n_frames;
 			}
@@ -736,6 +774,11 @@ int ecast_cast_in(struct __sk_buff *skb)
 		}
 		dp->flags[i] = fl;
 		dp->flags0[i] = fl;
+	}
+	if (!dp->editable) {
+		/* Not TS (--port), too many TS packets, GSO, or a sync byte lost: cast whole. */
+		f->unedited++;
+		dp->whole_video = dp->n_orig != 0;
 	}
 	dp->n_ts = dp->editable ? dp->n_orig : 1; /* a datagram cast whole is never empty */
 

@@ -6,8 +6,11 @@
 #define CAST_MAX_OUT 1024  /* outputs of one instance */
 #define CAST_MAX_CLASS 16  /* distinct policies of one instance */
 #define CAST_MAX_PORTS 8   /* --port values */
+#define CAST_TABLES 8      /* output tables in rotation (a power of 2): a table is rewritten only
+			    * long after the program last read it, and changes need not wait */
 #define TS_SIZE 188
-#define TS_PER_DGRAM 7     /* TS packets a datagram may hold for per-frame editing */
+#define TS_PER_DGRAM 64    /* TS packets a datagram may hold for per-frame editing (a power of 2;
+			    * MTU 9000 carries 47) */
 
 /*
  * Drop priority of a TS packet. An output whose policy level is L receives the packets
@@ -22,7 +25,7 @@
 #define LEVEL_REF 256      /* policy ref: no non-reference frames */
 #define LEVEL_KEY 257      /* policy key: keyframes only */
 #define LEVEL_NOVIDEO 0xffff /* an output waiting for a keyframe: no video yet */
-#define SNAP_MAX 2048      /* the largest frame that can be restored for joining outputs */
+#define SNAP_MAX 16384     /* the largest frame that can be restored for joining outputs */
 
 enum frame_kind {
 	FRAME_NONE = 0,    /* no frame seen yet */
@@ -72,6 +75,7 @@ struct cast_meta {
 	char name[16];                     /* instance name (--name) */
 	char slot_name[CAST_MAX_OUT][16];  /* output interface per slot; empty: free */
 	__u16 slot_level[CAST_MAX_OUT];    /* policy level per slot */
+	__u64 retired_ns[CAST_TABLES];     /* CLOCK_MONOTONIC when each table stopped being active */
 };
 
 /* Per output, per CPU. */
@@ -107,7 +111,8 @@ struct cast_flow {
 	__u64 frames[4];       /* frames seen, by enum frame_kind */
 	__u64 packets;         /* datagrams seen */
 	__u64 bytes;
-	__u64 unedited;        /* datagrams cast whole: too many TS packets, or GSO */
+	__u64 unedited;        /* datagrams cast whole (to `all` outputs only if they may carry
+			 * video): not TS, too many TS packets, or GSO */
 	__u64 overload;        /* datagrams whose copies stopped early: the CPU's backlog was full */
 	__u16 rtp_skip[CAST_MAX_CLASS]; /* per class: datagrams it emptied and did not send, taken
 					 * off the RTP sequence numbers so its receivers see no gap */

@@ -2,6 +2,7 @@
 //! (also when a test panics), sockets opened inside a namespace, and the ebpf-cast binary.
 #![allow(dead_code)]
 
+pub mod control;
 pub mod packets;
 pub mod video;
 

@@ -15,20 +15,24 @@ pub enum Kind {
     NonRef,
 }
 
-/// A clip in a per-process temporary directory (removed when the test binary exits... or
-/// left in /tmp/ebpf-cast-tests-PID for a failed test to be inspected).
+/// A clip in a per-process directory, /tmp/ebpf-cast-tests-PID, kept with the outputs the tests
+/// write beside it so that a failure can be inspected. Tests running at once may ask for the same
+/// clip: each encodes to its own file and renames it into place, so none reads a partial one.
 pub fn clip(name: &str, args: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ebpf-cast-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.ts"));
     if !path.exists() {
+        let thread = format!("{:?}", std::thread::current().id()).replace(|c: char| !c.is_ascii_digit(), "");
+        let part = dir.join(format!("{name}.{thread}.part"));
         let cmd = format!(
             "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=320x240:rate=25 {args} -fflags +bitexact -f mpegts {}",
-            path.display()
+            part.display()
         );
         let out =
             Command::new("sh").arg("-c").arg(&cmd).output().expect("running ffmpeg (apt-get install ffmpeg)");
         assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        std::fs::rename(&part, &path).unwrap();
     }
     path
 }
