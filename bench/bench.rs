@@ -23,6 +23,8 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+mod soak;
+
 /// The reference broadcast program (bench/hub.bpf.c), built by build.rs.
 #[allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
 mod hub {
@@ -43,6 +45,10 @@ struct Opts {
     out: PathBuf,
     only: Option<Vec<String>>,
     rx: Rx,
+    /// --soak MINUTES: run the soak instead of the benchmark.
+    soak: Option<f64>,
+    /// --rate: the soak's input rate (datagrams/s) instead of the measured lossless one.
+    rate: Option<f64>,
 }
 
 /// How the receivers take their copies.
@@ -74,6 +80,8 @@ fn parse_opts() -> Result<Opts> {
         out: PathBuf::from("bench/results"),
         only: None,
         rx: Rx::Napi,
+        soak: None,
+        rate: None,
     };
     let mut args = std::env::args().skip(1);
     let mut ns_given = false;
@@ -97,8 +105,11 @@ fn parse_opts() -> Result<Opts> {
                 }
             }
             "--only" => o.only = Some(val()?.split(',').map(String::from).collect()),
+            "--soak" => o.soak = Some(val()?.parse()?),
+            "--rate" => o.rate = Some(val()?.parse()?),
             "-h" | "--help" => {
                 println!("bench/run [--quick] [--rx napi|backlog] [--n 1,4,16] [--reps R] [--secs S] [--out DIR] [--only m1,m2]");
+                println!("scripts/soak --minutes M [--rx napi|backlog] [--rate DATAGRAMS_PER_S] [--out DIR]");
                 std::process::exit(0);
             }
             _ => bail!("unknown option {a}: see --help"),
@@ -448,13 +459,12 @@ fn start(m: Mech, t: &Topo, bin: &PathBuf) -> Result<Running> {
     match m {
         Mech::CastAll | Mech::CastMixed | Mech::CastSynthetic => {
             let policies = ["all", "nonref=0.5", "ref", "key"];
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", &t.fan]).arg(bin).args(["cast", "in0", "--port", "5000"]);
+            let mut args = Vec::new();
             for i in 0..t.n {
                 let p = if m == Mech::CastMixed { policies[i % 4] } else { "all" };
-                c.args(["--to", &format!("o{i}:{p}")]);
+                args.extend(["--to".to_string(), format!("o{i}:{p}")]);
             }
-            wait_ready(c, "Ctrl-C to stop")
+            start_cast(t, bin, &args)
         }
         Mech::XdpBcast => start_bcast(t, "in0", None),
         Mech::HubPeer => {
@@ -547,6 +557,23 @@ fn start(m: Mech, t: &Topo, bin: &PathBuf) -> Result<Running> {
             });
             rx.recv()??;
             Ok(Running::Relay(stop, Some(h)))
+        }
+    }
+}
+
+/// `ebpf-cast --netns FAN cast in0 --port 5000 ARGS` (with --netns, its pins are where other
+/// invocations find them).
+fn start_cast(t: &Topo, bin: &PathBuf, args: &[String]) -> Result<Running> {
+    let mut c = Command::new(bin);
+    c.args(["--netns", &t.fan, "cast", "in0", "--port", "5000"]).args(args);
+    wait_ready(c, "Ctrl-C to stop")
+}
+
+impl Running {
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Running::Proc(c) => Some(c.id()),
+            _ => None,
         }
     }
 }
@@ -820,6 +847,9 @@ fn main() -> Result<()> {
     let real: Arc<Vec<Vec<u8>>> =
         Arc::new(clip.chunks(DGRAM).filter(|c| c.len() == DGRAM).map(<[u8]>::to_vec).collect());
     let synthetic: Arc<Vec<Vec<u8>>> = Arc::new((0..64u8).map(|i| vec![i; DGRAM]).collect());
+    if let Some(minutes) = o.soak {
+        return soak::run_soak(&o, minutes, real);
+    }
     std::fs::create_dir_all(&o.out)?;
     let backlog_path = "/proc/sys/net/core/netdev_max_backlog";
     let _restore = Restore(backlog_path, std::fs::read_to_string(backlog_path)?);
