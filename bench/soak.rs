@@ -1,5 +1,5 @@
 //! Soak (`scripts/soak --minutes N`): one cast to 64 outputs with mixed policies, fed real video
-//! at its highest lossless rate for N minutes, while 4 more outputs are added and removed every
+//! at 3/4 of its highest lossless rate for N minutes, while 4 more outputs are added and removed every
 //! 2 s. Samples the cast's RSS, the kernel memory of its maps and its counters every 10 s, and
 //! fails on growth or on any loss at the 64 untouched outputs.
 use std::{
@@ -18,6 +18,8 @@ use super::{run, send, start_cast, trial, Opts, Topo};
 const FIXED: usize = 64;
 const CHURN: usize = 4;
 const POLICIES: [&str; 4] = ["all", "nonref=0.5", "ref", "key"];
+/// The share of the highest rate a 2 s trial finds lossless that the soak runs at.
+const HEADROOM: f64 = 0.75;
 
 /// rx_packets of each receiver r0..r{n-1}.
 fn per_output(sink: &str, n: usize) -> Result<Vec<u64>> {
@@ -108,7 +110,9 @@ pub fn run_soak(o: &Opts, minutes: f64, payloads: Arc<Vec<Vec<u8>>>) -> Result<(
                     hi = mid;
                 }
             }
-            lo
+            // A 2 s trial is short: over minutes the machine does other work too (the first
+            // 10-minute run at the full rate lost 11 % before the cast, in the input's backlog).
+            lo * HEADROOM
         }
     };
     eprintln!(
@@ -180,7 +184,14 @@ pub fn run_soak(o: &Opts, minutes: f64, payloads: Arc<Vec<Vec<u8>>>) -> Result<(
 
     // Verdicts: every untouched output got exactly what the kernel sent it, none lost a copy, and
     // every `all` output got every datagram; RSS and map memory did not grow after warm-up.
+    let seen = st[0]["flows"][0]["datagrams"].as_u64().unwrap_or(0)
+        - base_stats[0]["flows"][0]["datagrams"].as_u64().unwrap_or(0);
     let mut failures = Vec::new();
+    if seen != sent {
+        failures.push(format!(
+            "the cast saw {seen} of the {sent} datagrams sent (lost before it, in the input's path)"
+        ));
+    }
     let outs = st[0]["outputs"].as_array().context("outputs in stats")?;
     let base_outs = base_stats[0]["outputs"].as_array().context("outputs in stats")?;
     for i in 0..FIXED {
@@ -206,7 +217,8 @@ pub fn run_soak(o: &Opts, minutes: f64, payloads: Arc<Vec<Vec<u8>>>) -> Result<(
     let copies: u64 = (0..FIXED).map(|i| rx[i] - base_rx[i]).sum();
     let summary = json!({
         "minutes": minutes, "rx": o.rx.name(), "outputs": FIXED, "churn_outputs": CHURN,
-        "rate_datagrams_per_s": rate.round(), "datagrams_sent": sent, "copies_delivered": copies,
+        "rate_datagrams_per_s": rate.round(), "datagrams_sent": sent, "datagrams_seen_by_cast": seen,
+        "copies_delivered": copies,
         "output_changes": churn * CHURN as u64,
         "rss_kib_after_warmup": warm.rss_kib, "rss_kib_at_end": last.rss_kib,
         "map_bytes_after_warmup": warm.map_bytes, "map_bytes_at_end": last.map_bytes,

@@ -404,3 +404,42 @@ fn rtp_outputs_that_skip_datagrams_see_no_sequence_gap() {
     assert_eq!((f.rtp_skip[0], f.rtp_skip[1]), (0, 2), "only the class that skipped counts");
     assert_eq!(r.ostats[0].packets, 6, "`all` got every datagram");
 }
+
+/// A cut datagram ends the frame and its IP packet: no stale bytes of cut packets after it (as
+/// padding did), and no IP length beyond the frame (as bytes inside the IP packet after a shorter
+/// UDP datagram did). Found by the differential fuzzer.
+#[test]
+fn a_cut_datagram_ends_the_frame_and_its_ip_packet() {
+    if !need_root() {
+        return;
+    }
+    let net = Net::default();
+    let (l3, _, ts_off) = offsets(&net);
+    let d1 = frame_at(1, None, &[H264_AUD, &h264_slice(0, 1)]); // a non-reference frame from packet 1
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("padding after the IP packet", {
+            let mut f = frame(&net, &d1);
+            f.extend_from_slice(&[0xaa; 30]);
+            f
+        }),
+        ("bytes inside the IP packet after the UDP datagram", {
+            let mut f = frame(&net, &d1[..6 * TS]);
+            f.extend_from_slice(&d1[6 * TS..]);
+            let total = u16::from_be_bytes([f[l3 + 2], f[l3 + 3]]) + TS as u16;
+            f[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
+            f[l3 + 10..l3 + 12].fill(0);
+            let c = csum_fold(csum_add(0, &f[l3..l3 + 20]));
+            f[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+            f
+        }),
+    ];
+    for (what, f) in cases {
+        let r = run(
+            Cfg { outputs: vec![(128, 0)], ..Default::default() },
+            vec![frame(&net, &psi(VPID, 0x1b)), f],
+        );
+        let out = &r.outs[1];
+        assert_eq!(out.len(), ts_off + TS, "{what}: the frame ends with the one packet kept");
+        assert!(checksums_ok(&net, out), "{what}: IP length = IP header + UDP length, checksums valid");
+    }
+}

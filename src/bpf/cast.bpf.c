@@ -279,38 +279,38 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 	d->n_ts = w;
 	if (removed) {
 		__u32 cut_bytes = removed * TS_SIZE;
-		__u16 old_len, new_len;
+		__u16 old_len, new_len, old_udp, new_udp;
 
-		if (bpf_skb_change_tail(skb, skb->len - cut_bytes, 0))
+		/* The frame ends with the datagram: bytes after it (padding) would now be stale
+		 * bytes of cut packets. */
+		if (bpf_skb_change_tail(skb, d->ts_off + w * TS_SIZE, 0))
 			return -1;
 		if (!w)
 			return 0; /* empty: this level sends nothing */
+		if (bpf_skb_load_bytes(skb, d->udp_off + 4, &old_udp, 2))
+			return -1;
+		new_udp = bpf_htons(bpf_ntohs(old_udp) - cut_bytes);
+		/* The IP packet ends with the datagram too (whatever followed it inside). */
 		if (d->ipv6) {
-			if (bpf_skb_load_bytes(skb, d->l3_off + 4, &old_len, 2))
-				return -1;
-			new_len = bpf_htons(bpf_ntohs(old_len) - cut_bytes);
-			if (bpf_skb_store_bytes(skb, d->l3_off + 4, &new_len, 2, BPF_F_RECOMPUTE_CSUM))
+			if (bpf_skb_store_bytes(skb, d->l3_off + 4, &new_udp, 2, BPF_F_RECOMPUTE_CSUM))
 				return -1;
 		} else {
 			if (bpf_skb_load_bytes(skb, d->l3_off + 2, &old_len, 2))
 				return -1;
-			new_len = bpf_htons(bpf_ntohs(old_len) - cut_bytes);
+			new_len = bpf_htons(d->udp_off - d->l3_off + bpf_ntohs(new_udp));
 			if (bpf_l3_csum_replace(skb, d->l3_off + 10, old_len, new_len, 2) ||
 			    bpf_skb_store_bytes(skb, d->l3_off + 2, &new_len, 2, BPF_F_RECOMPUTE_CSUM))
 				return -1;
 		}
-		if (bpf_skb_load_bytes(skb, d->udp_off + 4, &old_len, 2))
-			return -1;
-		new_len = bpf_htons(bpf_ntohs(old_len) - cut_bytes);
 		if (d->csum) {
 			/* The length is in the pseudo-header and in the UDP header. */
-			if (bpf_l4_csum_replace(skb, d->udp_off + 6, old_len, new_len,
+			if (bpf_l4_csum_replace(skb, d->udp_off + 6, old_udp, new_udp,
 						BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 2) ||
-			    bpf_l4_csum_replace(skb, d->udp_off + 6, old_len, new_len,
+			    bpf_l4_csum_replace(skb, d->udp_off + 6, old_udp, new_udp,
 						BPF_F_MARK_MANGLED_0 | 2))
 				return -1;
 		}
-		if (bpf_skb_store_bytes(skb, d->udp_off + 4, &new_len, 2, BPF_F_RECOMPUTE_CSUM))
+		if (bpf_skb_store_bytes(skb, d->udp_off + 4, &new_udp, 2, BPF_F_RECOMPUTE_CSUM))
 			return -1;
 	}
 	if (d->csum && acc && bpf_l4_csum_replace(skb, d->udp_off + 6, 0, acc, BPF_F_MARK_MANGLED_0))
@@ -584,8 +584,8 @@ static __always_inline void learn_psi(struct __sk_buff *skb, __u32 off, __u16 pi
 	}
 	__u32 v = pmt_video(b);
 
-	if (!v)
-		return;
+	if (!v || (v & 0x1fff) == PID_NONE)
+		return; /* no video, or on the null PID (which would make every null packet video) */
 	if (!cfg_video_pid) {
 		f->video_pid = v & 0x1fff;
 		f->codec = v >> 16;
@@ -675,11 +675,15 @@ int ecast_cast_in(struct __sk_buff *skb)
 
 	rtp = c.pos;
 	skip_rtp(&c);
-	if (c.pos != (void *)rtp && (void *)(rtp + 4) <= c.end) {
+	ts_off = c.pos - data;
+	/* An RTP header lies inside the datagram: bytes after it are not the sender's to number. */
+	if (c.pos != (void *)rtp && ts_off <= udp_off + udp_len && (void *)(rtp + 4) <= c.end) {
 		is_rtp = 1;
 		rtp_seq = rtp[2] << 8 | rtp[3];
+	} else {
+		c.pos = rtp;
+		ts_off = c.pos - data;
 	}
-	ts_off = c.pos - data;
 	payload = udp_off + udp_len > ts_off ? udp_off + udp_len - ts_off : 0;
 	if (udp_off + udp_len <= skb->len && payload && payload % TS_SIZE == 0 &&
 	    c.pos + 1 <= c.end && *(__u8 *)c.pos == TS_SYNC) {
@@ -742,7 +746,7 @@ int ecast_cast_in(struct __sk_buff *skb)
 			fl |= TSF_AFONLY;
 		if ((h[3] & 0x20) && h[4] >= 7 && (h[5] & 0x10))
 			fl |= TSF_PCR;
-		if (pid == f->video_pid) {
+		if (pid == f->video_pid && pid != PID_NONE) {
 			fl |= TSF_VIDEO;
 			if ((h[1] & 0x40) && (h[3] & 0x10)) { /* a new frame starts here */
 				__u32 kind = FRAME_REF;
@@ -766,7 +770,7 @@ int ecast_cast_in(struct __sk_buff *skb)
 			dp->prio[i] = f->prio;
 		} else {
 			dp->prio[i] = PRIO_KEEP;
-			if ((h[1] & 0x40) && (pid == PID_PAT || pid == f->pmt_pid)) {
+			if ((h[1] & 0x40) && (pid == PID_PAT || (pid == f->pmt_pid && pid != PID_NONE))) {
 				learn_psi(skb, off, pid, b, f);
 				data = skb_data(skb); /* helpers may have moved it */
 				c.end = skb_data_end(skb);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod control;
+pub mod model;
 pub mod packets;
 pub mod video;
 
