@@ -157,7 +157,7 @@ fn change<T>(
     edit: impl FnOnce(&Instance, &mut types::bss, &mut Outputs, u32) -> Result<Option<T>>,
 ) -> Result<Option<T>> {
     let inst = Instance::open(name)?;
-    let _lock = lock(&inst)?;
+    let _lock = inst.lock()?;
     let mut bss = inst.read_bss()?;
     if !pins::owner_alive(bss.cast_meta.owner_pid) {
         return Err(input(format!(
@@ -334,13 +334,6 @@ fn neighbour_mac(dev: &str, ip: std::net::Ipv4Addr) -> Result<[u8; 6]> {
 }
 
 /// One change at a time per instance: held until dropped.
-fn lock(inst: &Instance) -> Result<nix::fcntl::Flock<std::fs::File>> {
-    let path = pins::dir(&inst.name).join("bss");
-    let f = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| anyhow::anyhow!("locking {}: {e}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,8 @@ use crate::{error::input, skel::cast::types};
 
 pub const BPFFS: &str = "/sys/fs/bpf";
 pub const ROOT: &str = "/sys/fs/bpf/ebpf-cast";
+/// Lock files of the instances (see Instance::lock).
+const LOCKS: &str = "/run/ebpf-cast";
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
 /// Mounts bpffs on /sys/fs/bpf when it is not there (a fresh boot, or `ip netns exec`, which
@@ -132,10 +134,16 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// Opens a cast of this network namespace by name: through its pins, or, where they cannot
+    /// be seen (`ip netns exec` gives each invocation a /sys of its own), through the program
+    /// attached in the namespace and its maps, found from the kernel.
     pub fn open(name: &str) -> Result<Instance> {
         check_name(name)?;
         let d = dir(name);
         if !d.exists() {
+            if let Some(inst) = attached().into_iter().find(|i| i.name == name) {
+                return Ok(inst);
+            }
             let known = list();
             let hint = if known.is_empty() {
                 "no cast is running (start one with `ebpf-cast cast`)".to_string()
@@ -157,6 +165,27 @@ impl Instance {
             ostats: open("ostats")?,
             flows: open("flows")?,
         })
+    }
+
+    /// Serialises changes to this instance across processes and mount namespaces: a lock file
+    /// in /run (which `ip netns exec` shares, unlike /sys), root's alone.
+    pub fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = Path::new(LOCKS);
+        safe_dir(dir)?;
+        let ns = ns_dir();
+        let ns = ns.file_name().and_then(|n| n.to_str()).unwrap_or("net-0");
+        let path = dir.join(format!("{ns}-{}.lock", self.name));
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| anyhow::anyhow!("locking {}: {e}", path.display()))
     }
 
     /// The instance's .bss: output tables and metadata.
@@ -229,13 +258,44 @@ pub fn orphans() -> Vec<PathBuf> {
     v
 }
 
-/// Names of the instances of this network namespace that have pins.
+/// Names of the instances of this network namespace: those with pins, and those attached
+/// here whose pins this invocation cannot see.
 pub fn list() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(ns_dir())
         .map(|rd| rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
         .unwrap_or_default();
+    for inst in attached() {
+        if !v.contains(&inst.name) {
+            v.push(inst.name);
+        }
+    }
     v.sort();
     v
+}
+
+/// The casts whose program is attached in this network namespace, opened through the kernel:
+/// the program's maps by id (.bss, cast_ostats, cast_flows); the name is in its .bss.
+fn attached() -> Vec<Instance> {
+    let Ok(all) = crate::installed::all() else { return Vec::new() };
+    all.iter()
+        .filter(|i| i.role == "cast")
+        .filter_map(|i| {
+            let by_name = |want: &dyn Fn(&str) -> bool| {
+                i.map_ids.iter().find_map(|&id| {
+                    let m = MapHandle::from_map_id(id).ok()?;
+                    want(&m.name().to_string_lossy()).then_some(m)
+                })
+            };
+            let mut inst = Instance {
+                name: String::new(),
+                bss: by_name(&|n| n.ends_with(".bss"))?,
+                ostats: by_name(&|n| n == "cast_ostats")?,
+                flows: by_name(&|n| n == "cast_flows")?,
+            };
+            inst.name = cstr(&inst.read_bss().ok()?.cast_meta.name);
+            Some(inst)
+        })
+        .collect()
 }
 
 /// Whether the process that made an instance is still running (a killed one that its parent

@@ -246,9 +246,30 @@ fn runtime_commands_need_root_and_a_live_instance() {
     assert_eq!(code, 2);
     assert!(err.contains("no cast named nosuch in this network namespace"), "{err}");
     let cast = t.start_cast(&["--to", "o1"]);
-    let out = as_nobody(None, &["out", "del", "cam1", "o1"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("ebpf-cast out needs root"));
+    // A user without capabilities can neither steer nor read it, and is told what it lacks.
+    for (cmd, args) in [
+        ("out", vec!["out", "del", "cam1", "o1"]),
+        ("stats", vec!["stats", "cam1"]),
+        ("status", vec!["status"]),
+        ("detach", vec!["detach", "in0"]),
+    ] {
+        let out = as_nobody(Some(&t.edge), &args);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("ebpf-cast {cmd} needs root (missing CAP_BPF and CAP_NET_ADMIN)")),
+            "{cmd}: {err}"
+        );
+    }
+    // Nor through the pins themselves: the directory is root's alone.
+    let pins = pins_of(&t.edge).join("cam1");
+    let out = run({
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"]).arg(pins.join("bss"));
+        c
+    });
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"), "{out:?}");
     // kill -9: the pins stay, status calls them stale, detach cleans them.
     cast.signal(nix::sys::signal::Signal::SIGKILL);
     let _ = cast.finish(Duration::from_secs(5));
@@ -351,4 +372,48 @@ fn pins_of_a_cast_whose_namespace_is_gone_are_found_and_removed() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("removed {}", dir.display())));
     assert!(!dir.exists());
     assert!(!status().contains(&dir.display().to_string()));
+}
+
+/// `ip netns exec NS ebpf-cast ...` works as for any other network tool: each invocation gets a
+/// /sys (and so a bpffs) of its own, so the casts are found from the kernel, by the program
+/// attached in the namespace and its maps.
+#[test]
+fn ip_netns_exec_works_like_for_any_other_network_tool() {
+    if !need_root() {
+        return;
+    }
+    let t = edge(2);
+    let rx = t.receivers();
+    let in_ns = |args: &[&str]| {
+        let out = run({
+            let mut c = t.edge.cmd(bin());
+            c.args(args);
+            c
+        });
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "ip netns exec ... ebpf-cast {args:?}: {err}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut cast = Proc::spawn({
+        let mut c = t.edge.cmd(bin());
+        c.args(["cast", "in0", "--name", "cam1", "--to", "o1", "--port", "5000"]);
+        c
+    });
+    cast.wait_for("Ctrl-C to stop", Duration::from_secs(20));
+    assert!(in_ns(&["out", "add", "cam1", "o2:key"]).contains("added o2"));
+    let st = in_ns(&["status"]);
+    assert!(st.contains("cam1") && st.contains("o1:all o2:key"), "{st}");
+    let sent = with_traffic(&t, 1000, 1.0, || {});
+    for (i, s) in rx.iter().enumerate() {
+        assert!(seqs(&drain(s)) == sent, "o{} got every datagram", i + 1);
+    }
+    // The same counters, from the namespace and from the host with --netns.
+    let stats: Value = serde_json::from_str(&in_ns(&["stats", "cam1", "--json"])).unwrap();
+    assert_eq!(stats[0]["outputs"][1]["packets"].as_u64(), Some(sent.len() as u64), "{stats}");
+    assert_eq!(t.stats()[0]["outputs"][1]["packets"].as_u64(), Some(sent.len() as u64));
+    assert!(in_ns(&["out", "del", "cam1", "o2"]).contains("removed o2"));
+    cast.signal(nix::sys::signal::Signal::SIGTERM);
+    let (_, status) = cast.finish(Duration::from_secs(10));
+    assert!(status.success());
+    t.assert_clean();
 }
