@@ -75,6 +75,9 @@ pub struct CastArgs {
     /// Instance name for `stats`, `out` and `status` (default: the input interface)
     #[arg(long)]
     pub name: Option<String>,
+    /// Serve the counters at http://ADDR:PORT/metrics in the Prometheus text format
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 fn parse_pid(s: &str) -> Result<u16, String> {
@@ -256,6 +259,11 @@ impl<'obj> Caster<'obj> {
 }
 
 pub fn run(args: &CastArgs) -> Result<()> {
+    run_until(args, &Stop::install()?)
+}
+
+/// Runs a cast until `stop` is requested (by a signal, or by `ebpf-cast run`).
+pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
     let (input, outputs) = validate(args)?;
     preflight::require_bpf_privileges("ebpf-cast cast")?;
     installed::refuse_if_taken(input.index, &input.name)?;
@@ -272,10 +280,13 @@ pub fn run(args: &CastArgs) -> Result<()> {
         attach: args.run.attach,
     };
     let backlog = backlog::ensure(cfg.outputs.len(), !args.no_tune);
-    let stop = Stop::install()?;
     let mut obj = MaybeUninit::uninit();
     let mut caster = Caster::start(&cfg, &mut obj)?;
     let pinned = caster.pin(&cfg.name)?;
+    if let Some(addr) = args.metrics {
+        let me = crate::metrics::Target { name: cfg.name.clone(), netns: None };
+        crate::metrics::serve(addr, std::sync::Arc::new(std::sync::Mutex::new(vec![me])))?;
+    }
 
     print_outputs(&cfg.input, &cfg.outputs, args, caster.hook(), &backlog);
     let input_index = cfg.input.index;

@@ -75,6 +75,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run every cast of a TOML file in one process, as a service: SIGHUP re-reads the file.
+    ///
+    /// A reload applies the difference live: outputs added, removed or changed through the same
+    /// path as `out add|del|set` (the others lose nothing), casts removed from the file stop, new
+    /// ones start. A file with an error is refused and the running casts stay as they are.
+    /// Example config: /usr/share/doc/ebpf-cast/ebpf-cast.toml (`check-config` checks one).
+    ///
+    /// Example: ebpf-cast run --config /etc/ebpf-cast/ebpf-cast.toml --metrics 127.0.0.1:9464
+    Run(crate::run::RunArgs),
+    /// Check a configuration file: exit 0, or 2 with every error, its line and the fix.
+    CheckConfig {
+        /// The TOML file
+        file: std::path::PathBuf,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// Example: ebpf-cast completions bash > /etc/bash_completion.d/ebpf-cast
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
     /// Remove every ebpf-cast program from an interface (e.g. a tc filter left by kill -9), or
     /// with --orphans the pins of casts whose network namespace is gone.
     Detach {

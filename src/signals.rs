@@ -1,4 +1,5 @@
-//! Ctrl-C, SIGTERM and SIGHUP all ask the running command to stop cleanly.
+//! Ctrl-C, SIGTERM and SIGHUP all ask the running command to stop cleanly (`run` takes SIGHUP
+//! as "reload" instead).
 use std::{
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -19,6 +20,11 @@ impl Stop {
         ctrlc::set_handler(move || f.store(true, Ordering::SeqCst))
             .context("installing the signal handler")?;
         Ok(Stop(flag))
+    }
+
+    /// A stop that only `request` (or whoever holds the flag) triggers.
+    pub fn from_flag(flag: Arc<AtomicBool>) -> Stop {
+        Stop(flag)
     }
 
     /// Asks everything that watches this flag to stop, as a signal would.

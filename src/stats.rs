@@ -135,6 +135,19 @@ fn print_text(s: &Snapshot, rates: Option<&[f64]>) {
     s.stats.print_tables("  ", rates);
 }
 
+/// The Prometheus text of casts in any network namespaces (for the metrics endpoint).
+pub fn prometheus_of(targets: &[crate::metrics::Target]) -> Result<String> {
+    let mut snaps = Vec::new();
+    for t in targets {
+        let name = t.name.clone();
+        // A cast that is not there (yet) is left out, not an error of the whole scrape.
+        if let Ok(s) = crate::netns::run_in(t.netns.as_deref(), move || snapshot(&Instance::open(&name)?)) {
+            snaps.push(s);
+        }
+    }
+    Ok(prometheus(&snaps))
+}
+
 fn prometheus(snaps: &[Snapshot]) -> String {
     let mut out = String::new();
     type Metric = (&'static str, &'static str, fn(&crate::cast::OutputStats) -> u64);
@@ -148,16 +161,13 @@ fn prometheus(snaps: &[Snapshot]) -> String {
     for (name, help, get) in metrics {
         let samples = snaps.iter().flat_map(|s| {
             s.stats.outputs.iter().map(move |o| {
-                (
-                    format!("instance=\"{}\",output=\"{}\",policy=\"{}\"", s.name, o.interface, o.policy),
-                    get(o),
-                )
+                (format!("cast=\"{}\",output=\"{}\",policy=\"{}\"", s.name, o.interface, o.policy), get(o))
             })
         });
         family(&mut out, name, help, samples);
     }
     let flow = |s: &Snapshot, f: &crate::cast::FlowStats| {
-        format!("instance=\"{}\",source=\"{}\",destination=\"{}\"", s.name, f.source, f.destination)
+        format!("cast=\"{}\",source=\"{}\",destination=\"{}\"", s.name, f.source, f.destination)
     };
     let frames = snaps.iter().flat_map(|s| {
         s.stats.flows.iter().flat_map(move |f| {
@@ -166,6 +176,18 @@ fn prometheus(snaps: &[Snapshot]) -> String {
         })
     });
     family(&mut out, "ebpf_cast_flow_frames_total", "Video frames seen in a flow, by kind.", frames);
+    let inputs = snaps.iter().map(|s| {
+        (
+            format!("cast=\"{}\",input=\"{}\"", s.name, s.input),
+            s.stats.flows.iter().map(|f| f.datagrams).sum(),
+        )
+    });
+    family(
+        &mut out,
+        "ebpf_cast_input_datagrams_total",
+        "Datagrams the cast took at its input (of the flows in its flow table).",
+        inputs,
+    );
     type FlowMetric = (&'static str, &'static str, fn(&crate::cast::FlowStats) -> u64);
     let flow_metrics: [FlowMetric; 2] = [
         ("ebpf_cast_flow_datagrams_total", "Datagrams of the flow seen at the input.", |f| f.datagrams),

@@ -211,8 +211,7 @@ fn a_deleted_output_interface_disturbs_no_other() {
     assert!(st.contains("o1:all o3:all"), "{st}");
     // The Prometheus view carries the same numbers; --reset zeroes them.
     let prom = t.ok(&["stats", "cam1", "--prometheus"]);
-    let line =
-        format!("ebpf_cast_output_packets_total{{instance=\"cam1\",output=\"o1\",policy=\"all\"}} {sent}");
+    let line = format!("ebpf_cast_output_packets_total{{cast=\"cam1\",output=\"o1\",policy=\"all\"}} {sent}");
     assert!(prom.lines().any(|l| l == line), "{line} not in:\n{prom}");
     assert!(prom.contains("# TYPE ebpf_cast_output_clone_errors_total counter"));
     t.ok(&["stats", "cam1", "--reset"]);
