@@ -744,18 +744,24 @@ fn send(
     .map_err(|_| anyhow::anyhow!("sender panicked"))?
 }
 
-/// rx_packets of r0..r{n-1} in the sink namespace, summed, from its /proc/net/dev.
-fn delivered(sink: &str, n: usize) -> Result<u64> {
+/// rx_packets of each receiver r0..r{n-1} in the sink namespace, from its /proc/net/dev.
+fn per_output(sink: &str, n: usize) -> Result<Vec<u64>> {
     let text = run(&format!("ip netns exec {sink} cat /proc/net/dev"))?;
-    let mut sum = 0;
+    let mut v = vec![0; n];
     for line in text.lines() {
         let Some((name, rest)) = line.split_once(':') else { continue };
-        let name = name.trim();
-        if name.strip_prefix('r').and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < n) {
-            sum += rest.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0);
+        if let Some(i) =
+            name.trim().strip_prefix('r').and_then(|i| i.parse::<usize>().ok()).filter(|i| *i < n)
+        {
+            v[i] = rest.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
         }
     }
-    Ok(sum)
+    Ok(v)
+}
+
+/// rx_packets of r0..r{n-1}, summed.
+fn delivered(sink: &str, n: usize) -> Result<u64> {
+    Ok(per_output(sink, n)?.iter().sum())
 }
 
 /// Busy and total jiffies of CPU 1.

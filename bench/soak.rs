@@ -13,28 +13,13 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use super::{run, send, start_cast, trial, Opts, Topo};
+use super::{per_output, send, start_cast, trial, Opts, Topo};
 
 const FIXED: usize = 64;
 const CHURN: usize = 4;
 const POLICIES: [&str; 4] = ["all", "nonref=0.5", "ref", "key"];
 /// The share of the highest rate a 2 s trial finds lossless that the soak runs at.
 const HEADROOM: f64 = 0.75;
-
-/// rx_packets of each receiver r0..r{n-1}.
-fn per_output(sink: &str, n: usize) -> Result<Vec<u64>> {
-    let text = run(&format!("ip netns exec {sink} cat /proc/net/dev"))?;
-    let mut v = vec![0; n];
-    for line in text.lines() {
-        let Some((name, rest)) = line.split_once(':') else { continue };
-        if let Some(i) =
-            name.trim().strip_prefix('r').and_then(|i| i.parse::<usize>().ok()).filter(|i| *i < n)
-        {
-            v[i] = rest.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
-        }
-    }
-    Ok(v)
-}
 
 fn rss_kib(pid: u32) -> Result<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

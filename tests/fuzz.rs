@@ -221,6 +221,14 @@ fn mutate_ts(r: &mut Rng, ts: &mut Vec<u8>) -> &'static str {
     }
 }
 
+/// A length field made wrong: one of `small`, off by one, off by a TS packet, or anything.
+fn wrong_length(r: &mut Rng, real: u16, small: &[u16]) -> u16 {
+    let mut v = small.to_vec();
+    v.extend([real.wrapping_add(1), real.wrapping_sub(1), real.wrapping_add(188), real.wrapping_sub(188)]);
+    v.push(r.next() as u16);
+    v[r.below(v.len())]
+}
+
 /// Mutations of the headers (after framing: checksums are left as they fall).
 fn mutate_frame(r: &mut Rng, net: &Net, f: &mut Vec<u8>) -> &'static str {
     let (l3, l4, _) = offsets(net);
@@ -240,32 +248,13 @@ fn mutate_frame(r: &mut Rng, net: &Net, f: &mut Vec<u8>) -> &'static str {
             "truncated"
         }
         2 => {
-            let real = u16::from_be_bytes([f[l4 + 4], f[l4 + 5]]);
-            let v = [
-                0,
-                4,
-                7,
-                8,
-                real.wrapping_add(1),
-                real.wrapping_sub(1),
-                real.wrapping_add(188),
-                real.wrapping_sub(188),
-                r.next() as u16,
-            ][r.below(9)];
+            let v = wrong_length(r, u16::from_be_bytes([f[l4 + 4], f[l4 + 5]]), &[0, 4, 7, 8]);
             f[l4 + 4..l4 + 6].copy_from_slice(&v.to_be_bytes());
             "UDP length"
         }
         3 => {
             let at = if net.ipv6 { l3 + 4 } else { l3 + 2 };
-            let real = u16::from_be_bytes([f[at], f[at + 1]]);
-            let v = [
-                0,
-                real.wrapping_add(1),
-                real.wrapping_sub(1),
-                real.wrapping_add(188),
-                real.wrapping_sub(188),
-                r.next() as u16,
-            ][r.below(6)];
+            let v = wrong_length(r, u16::from_be_bytes([f[at], f[at + 1]]), &[0]);
             f[at..at + 2].copy_from_slice(&v.to_be_bytes());
             "IP length"
         }

@@ -116,6 +116,12 @@ fn run_reloads_live_and_serves_metrics() {
     assert!(per[0] == sent, "o1 (untouched) got {} of {}, or not in order", per[0].len(), sent.len());
     assert!(!per[1].is_empty() && per[1].len() < sent.len(), "o2 got datagrams until it was removed");
     assert!(per[3].last() == sent.last(), "o4 gets the stream since the reload");
+    // A cast added to the file starts.
+    write(&file, &config(&outputs(&[("o1", "all"), ("o3", "key"), ("o4", "all")]), true));
+    hup(&svc);
+    svc.wait_for("started cast cam2", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(t.ok(&["status"]).contains("cam2"), "cam2 runs again");
     // The metrics endpoint, checked by promtool.
     let text = scrape(&t.edge);
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
