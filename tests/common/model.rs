@@ -1,7 +1,7 @@
 //! A reference model of the cast program, written for clarity rather than speed, to compare with
 //! the kernel's on any input (tests/fuzz.rs). For one frame and the outputs' table it says what
 //! the program returns and what each output receives: nothing, the frame whole, or an edited
-//! copy (which TS packets, continuity counters, PCR packets emptied, lengths). The MPEG-TS rules
+//! copy (which TS packets, continuity counters, PCR packets emptied, lengths, NAT). The MPEG-TS rules
 //! of one TS packet come from the same C code as the kernel's (ebpf_cast::mpegts); everything
 //! above them (parsing, flows, the classification of a datagram, the edits) is written anew.
 //!
@@ -32,7 +32,12 @@ pub struct Cfg {
     pub codec: u8,
     /// (level, class) of each output, in the table's order (sorted by level).
     pub outputs: Vec<(u16, u8)>,
+    /// Per output (when given): NAT to (IPv4 address, UDP port, MAC).
+    pub nat: Vec<Option<Nat>>,
 }
+
+/// A NAT output's destination: IPv4 address, UDP port, MAC.
+pub type Nat = ([u8; 4], u16, [u8; 6]);
 
 /// What the kernel keeps per flow (struct cast_flow).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -325,6 +330,12 @@ impl Model {
                 continue;
             }
             let mut copy = frame.clone();
+            if let (Some(Some((daddr, dport, mac))), false) = (cfg.nat.get(i), l.ipv6) {
+                // NAT (IPv4 only): the consumer's MAC, address and port.
+                copy[..6].copy_from_slice(mac);
+                copy[l.l3 + 16..l.l3 + 20].copy_from_slice(daddr);
+                put16(&mut copy, l.udp + 2, *dport);
+            }
             if l.rtp {
                 put16(&mut copy, l.udp + 10, rtp_seq.wrapping_sub(f.rtp_skip[class]));
             }
