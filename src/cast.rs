@@ -288,12 +288,12 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
         crate::metrics::serve(addr, std::sync::Arc::new(std::sync::Mutex::new(vec![me])))?;
     }
 
-    print_outputs(&cfg.input, &cfg.outputs, args, caster.hook(), &backlog);
+    print_outputs(&cfg, args, caster.hook(), &backlog);
     let input_index = cfg.input.index;
     stop.watch_until_stopped(
         args.run.interval()?,
         |last| {
-            caster.stats()?.print(args.run.json, last);
+            caster.stats()?.print(&cfg.name, args.run.json, last);
             Ok(())
         },
         || follow_links(&cfg.name, &cfg.input.name, input_index, args.run.json),
@@ -315,7 +315,7 @@ fn follow_links(name: &str, input_name: &str, input_index: u32, json: bool) -> R
     }
     for line in crate::out::follow_links(name)? {
         if json {
-            println!("{}", serde_json::json!({"event": "link", "message": line}));
+            println!("{}", serde_json::json!({"event": "link", "cast": name, "message": line}));
         } else {
             println!("{line}");
         }
@@ -338,7 +338,8 @@ fn refuse_running_instance(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn print_outputs(inp: &Iface, outputs: &[Output], args: &CastArgs, hook: attach::Hook, backlog: &Backlog) {
+fn print_outputs(cfg: &CastConfig, args: &CastArgs, hook: attach::Hook, backlog: &Backlog) {
+    let (inp, outputs) = (&cfg.input, &cfg.outputs);
     let note = match backlog {
         Backlog::Enough(_) => None,
         Backlog::Raised(r) => Some(r.describe()),
@@ -349,7 +350,7 @@ fn print_outputs(inp: &Iface, outputs: &[Output], args: &CastArgs, hook: attach:
             .iter()
             .map(|o| serde_json::json!({"interface": o.iface.name, "mac": o.iface.mac, "policy": o.policy}))
             .collect();
-        let v = serde_json::json!({"event": "outputs", "input": inp.name, "hook": hook, "outputs": outs,
+        let v = serde_json::json!({"event": "outputs", "cast": cfg.name, "input": inp.name, "hook": hook, "outputs": outs,
             "ports": args.port, "note": note});
         println!("{v}");
     } else {
@@ -457,10 +458,14 @@ impl Stats {
         Ok(Stats { outputs: outs, flows })
     }
 
-    pub fn print(&self, json: bool, last: bool) {
+    /// The counters of cast `name`: tables, or one JSON line (an event "stats", or "final").
+    pub fn print(&self, name: &str, json: bool, last: bool) {
         if json {
             let event = if last { "final" } else { "stats" };
-            println!("{}", serde_json::json!({"event": event, "outputs": self.outputs, "flows": self.flows}));
+            println!(
+                "{}",
+                serde_json::json!({"event": event, "cast": name, "outputs": self.outputs, "flows": self.flows})
+            );
         } else {
             println!();
             self.print_tables("", None);
