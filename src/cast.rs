@@ -226,7 +226,6 @@ impl<'obj> Caster<'obj> {
         bss.cast_active = 0;
         let meta = &mut bss.cast_meta;
         meta.owner_pid = std::process::id();
-        meta.in_ifindex = cfg.input.index;
         pins::set_cstr(&mut meta.input, &cfg.input.name);
         pins::set_cstr(&mut meta.name, &cfg.name);
         meta.n_slots = cfg.outputs.len() as u32;

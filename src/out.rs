@@ -179,7 +179,6 @@ fn change<T>(
         std::thread::sleep(wait);
     }
     bss.cast_tabs[next] = table;
-    bss.cast_meta.gen = gen;
     inst.write_bss(&bss)?;
     bss.cast_active = next as u32;
     bss.cast_meta.retired_ns[active] = monotonic().as_nanos() as u64;

@@ -172,11 +172,21 @@ mod tests {
                 assert!(max - min <= 1, "F = {f}, window {w}: {counts:?}");
             }
         }
-        for lo in 0..=256u16 {
+        // Ranks are a permutation of 0..256, so a higher share drops a superset of the frames.
+        let mut ranks: Vec<u16> = (0..256).map(nonref_prio).collect();
+        ranks.sort();
+        assert_eq!(ranks, (0..256).collect::<Vec<u16>>());
+        let shares = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0];
+        for w in shares.windows(2) {
+            let (lo, hi) = (Policy::NonRef(w[0]).level(), Policy::NonRef(w[1]).level());
+            assert!(lo <= hi, "F = {} drops no more than F = {}", w[0], w[1]);
             for n in 0..256 {
-                if nonref_prio(n) < lo {
-                    assert!(nonref_prio(n) < lo + 1);
-                }
+                assert!(
+                    nonref_prio(n) >= lo || nonref_prio(n) < hi,
+                    "frame {n}: dropped at F = {} but kept at F = {}",
+                    w[0],
+                    w[1]
+                );
             }
         }
         assert_eq!(nonref_prio(0), 0);

@@ -1,14 +1,16 @@
 //! The generated CO-RE skeletons, and how every command opens them.
-#![allow(clippy::all, dead_code, non_camel_case_types, non_snake_case, unused_imports)]
 
 use std::{ffi::CString, mem::MaybeUninit, sync::OnceLock};
 
 use anyhow::{Context, Result};
 use libbpf_rs::skel::SkelBuilder;
 
+// The generated code is libbpf-cargo's, not ours to lint.
+#[allow(clippy::all, dead_code, non_camel_case_types, non_snake_case, unused_imports)]
 pub mod switch {
     include!(concat!(env!("OUT_DIR"), "/switch.skel.rs"));
 }
+#[allow(clippy::all, dead_code, non_camel_case_types, non_snake_case, unused_imports)]
 pub mod cast {
     include!(concat!(env!("OUT_DIR"), "/cast.skel.rs"));
 }

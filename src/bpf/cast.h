@@ -16,7 +16,8 @@
  * Drop priority of a TS packet. An output whose policy level is L receives the packets
  * with prio >= L. Non-reference frames get 0..255 (their bit-reversed index, so a higher
  * level drops a superset of what a lower one drops, spread evenly); reference frames 256;
- * keyframes and every packet that is not video are never dropped.
+ * keyframes; packets that are not video are never dropped, and keyframes only for an output that
+ * waits for its first keyframe (LEVEL_NOVIDEO: no video before it).
  */
 #define PRIO_REF 256
 #define PRIO_KEY 0xfffe    /* keyframes */
@@ -68,8 +69,6 @@ struct cast_table {
  * (the program never reads it), kept in .bss so one pinned map holds the instance's state. */
 struct cast_meta {
 	__u32 owner_pid;                   /* the `ebpf-cast cast` process */
-	__u32 in_ifindex;
-	__u32 gen;                         /* bumped at every change of the outputs */
 	__u32 n_slots;                     /* slots in use are below this */
 	char input[16];
 	char name[16];                     /* instance name (--name) */

@@ -6,7 +6,6 @@
 /* Macros are not in BTF, so vmlinux.h does not have them. */
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
-#define TC_ACT_REDIRECT 7
 
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
