@@ -45,6 +45,7 @@ struct Running {
     entry: CastEntry,
     stop: Stop,
     thread: JoinHandle<Result<()>>,
+    started: std::time::Instant,
 }
 
 fn start(entry: &CastEntry) -> Running {
@@ -56,7 +57,7 @@ fn start(entry: &CastEntry) -> Running {
         }
         crate::cast::run_until(&e.args(), &s)
     });
-    Running { entry: entry.clone(), stop, thread }
+    Running { entry: entry.clone(), stop, thread, started: std::time::Instant::now() }
 }
 
 fn targets(cfg: &Config) -> Vec<Target> {
@@ -78,11 +79,19 @@ pub fn run(args: &RunArgs) -> Result<()> {
         metrics::serve(addr, shared.clone())?;
         log(&format!("serving metrics on http://{addr}/metrics"));
     }
+    let mut cfg = cfg;
     let mut running: BTreeMap<(String, String), Running> =
         cfg.casts.iter().map(|c| (c.key(), start(c))).collect();
+    let mut retry = Retry::default();
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
-        reap(&mut running);
+        reap(&mut running, &mut retry);
+        // A cast that ended (its input is not there yet, or went away) is tried again.
+        for c in &cfg.casts {
+            if !running.contains_key(&c.key()) && retry.due(&c.key()) {
+                running.insert(c.key(), start(c));
+            }
+        }
         if reload.swap(false, Ordering::SeqCst) {
             match config::load(&args.config) {
                 Err(e) => log(&format!("reload refused, the running casts stay as they were:\n{e}")),
@@ -90,6 +99,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                     apply(&new, &mut running);
                     *shared.lock().unwrap_or_else(|p| p.into_inner()) = targets(&new);
                     log(&format!("reloaded {}", args.config.display()));
+                    cfg = new;
                 }
             }
         }
@@ -108,17 +118,45 @@ pub fn run(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Casts whose thread ended by themselves (their input went away, say): said and forgotten.
-fn reap(running: &mut BTreeMap<(String, String), Running>) {
+/// When to try again the casts that ended by themselves, and what each last said.
+#[derive(Default)]
+struct Retry {
+    at: BTreeMap<(String, String), (std::time::Instant, String)>,
+}
+
+/// Casts are tried again this long after they ended.
+const RETRY: Duration = Duration::from_secs(5);
+
+impl Retry {
+    fn due(&self, key: &(String, String)) -> bool {
+        self.at.get(key).is_none_or(|(t, _)| std::time::Instant::now() >= *t)
+    }
+
+    /// Notes an end; says it unless it is what the last try of this cast said too.
+    fn ended(&mut self, key: &(String, String), what: String) {
+        let said_before = self.at.get(key).is_some_and(|(_, w)| *w == what);
+        if !said_before {
+            log(&format!("cast {} {what}; trying again every {} s", key.1, RETRY.as_secs()));
+        }
+        self.at.insert(key.clone(), (std::time::Instant::now() + RETRY, what));
+    }
+}
+
+/// Casts whose thread ended by themselves (their input went away, say).
+fn reap(running: &mut BTreeMap<(String, String), Running>, retry: &mut Retry) {
     let ended: Vec<_> =
         running.iter().filter(|(_, r)| r.thread.is_finished()).map(|(k, _)| k.clone()).collect();
     for k in ended {
         if let Some(r) = running.remove(&k) {
-            match r.thread.join() {
-                Ok(Ok(())) => log(&format!("cast {} ended", k.1)),
-                Ok(Err(e)) => log(&format!("cast {} stopped: {e:#}", k.1)),
-                Err(_) => log(&format!("cast {} panicked", k.1)),
+            if r.started.elapsed() > RETRY {
+                retry.at.remove(&k); // it ran: its end is news
             }
+            let what = match r.thread.join() {
+                Ok(Ok(())) => "ended".to_string(),
+                Ok(Err(e)) => format!("stopped: {e:#}"),
+                Err(_) => "panicked".to_string(),
+            };
+            retry.ended(&k, what);
         }
     }
 }

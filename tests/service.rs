@@ -143,3 +143,32 @@ fn run_reloads_live_and_serves_metrics() {
     t.assert_clean();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A cast whose input is not there yet (a container still starting) is tried again until it is.
+#[test]
+fn run_waits_for_an_input_that_is_not_there_yet() {
+    if !need_root() {
+        return;
+    }
+    let t = Edge::new(1, "10.216.0.1", "10.216.0.2");
+    let dir = std::env::temp_dir().join(format!("ebpf-cast-wait-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("node.toml");
+    write(&file, "[[cast]]\nname = \"late\"\ninput = \"in9\"\n\n[[cast.output]]\ninterface = \"o1\"\n");
+    let mut svc = Proc::spawn({
+        let mut c = t.edge.cmd(bin());
+        c.arg("run").arg("--config").arg(&file);
+        c
+    });
+    let said = svc.wait_for("trying again every 5 s", Duration::from_secs(10));
+    assert!(said.contains("cast late stopped: no interface named in9"), "{said}");
+    veth(&t.edge, "in9", &t.cam, "c9");
+    svc.wait_for("Ctrl-C to stop", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(t.ok(&["status"]).contains("late"), "the cast runs once its input is there");
+    svc.signal(Signal::SIGTERM);
+    let (_, status) = svc.finish(Duration::from_secs(10));
+    assert!(status.success());
+    t.assert_clean();
+    let _ = std::fs::remove_dir_all(&dir);
+}
