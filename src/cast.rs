@@ -101,21 +101,18 @@ pub struct Output {
     pub nat: Option<(std::net::SocketAddrV4, [u8; 6])>,
 }
 
-/// Orders outputs by level (each editing step only removes more) and gives outputs of the same
-/// level one class. Returns (index into `levels`, class id) in send order.
-pub fn plan(levels: &[u16]) -> Result<Vec<(usize, u8)>> {
-    let mut order: Vec<usize> = (0..levels.len()).collect();
-    order.sort_by_key(|&i| levels[i]); // stable: outputs of one level keep the user's order
-    let mut distinct: Vec<u16> = levels.to_vec();
-    distinct.sort_unstable();
-    distinct.dedup();
-    if distinct.len() > MAX_CLASSES {
-        return Err(input(format!(
-            "{} different policies: at most {MAX_CLASSES} per cast (round the nonref= shares)",
-            distinct.len()
-        )));
+/// The table entry of an output as the cast starts.
+fn entry(o: &Output) -> types::cast_out {
+    let mut e = types::cast_out {
+        ifindex: o.iface.index,
+        level: o.policy.level(),
+        slot: o.slot,
+        ..Default::default()
+    };
+    if let Some((dst, mac)) = o.nat {
+        crate::out::set_nat(&mut e, dst, mac);
     }
-    Ok(order.into_iter().map(|i| (i, distinct.binary_search(&levels[i]).unwrap() as u8)).collect())
+    e
 }
 
 /// Checks the command line: the input, the outputs and their policies.
@@ -165,7 +162,7 @@ fn validate(args: &CastArgs) -> Result<(Iface, Vec<Output>)> {
             Ok(Output { iface, policy: spec.policy, slot: slot as u32, nat })
         })
         .collect::<Result<_>>()?;
-    plan(&outputs.iter().map(|o| o.policy.level()).collect::<Vec<_>>())?;
+    crate::table::build(&Default::default(), outputs.iter().map(entry).collect(), 0)?;
     Ok((input, outputs))
 }
 
@@ -193,8 +190,7 @@ impl<'obj> Caster<'obj> {
         cfg: &CastConfig,
         obj: &'obj mut MaybeUninit<libbpf_rs::OpenObject>,
     ) -> Result<Caster<'obj>> {
-        let levels: Vec<u16> = cfg.outputs.iter().map(|o| o.policy.level()).collect();
-        let order = plan(&levels)?;
+        let table = crate::table::build(&Default::default(), cfg.outputs.iter().map(entry).collect(), 0)?;
         let mut open = skel::open(CastSkelBuilder::default(), obj)?;
         let ro = open.maps.rodata_data.as_deref_mut().context("cast rodata")?;
         ro.cfg_nports = cfg.ports.len() as u32;
@@ -208,21 +204,7 @@ impl<'obj> Caster<'obj> {
         }
         let mut skel = open.load().context("loading the cast program")?;
         let bss = skel.maps.bss_data.as_deref_mut().context("cast bss")?;
-        let table = &mut bss.cast_tabs[0];
-        for (pos, &(i, class_id)) in order.iter().enumerate() {
-            let o = &cfg.outputs[i];
-            table.out[pos] = types::cast_out {
-                ifindex: o.iface.index,
-                level: levels[i],
-                class_id,
-                slot: o.slot,
-                ..Default::default()
-            };
-            if let Some((dst, mac)) = o.nat {
-                crate::out::set_nat(&mut table.out[pos], dst, mac);
-            }
-        }
-        table.n_out = order.len() as u32;
+        bss.cast_tabs[0] = table;
         bss.cast_active = 0;
         let meta = &mut bss.cast_meta;
         meta.owner_pid = std::process::id();
@@ -525,20 +507,6 @@ fn endpoint(addr: &[u8; 16], port_be: u16, ipv6: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plan_sorts_by_level_and_shares_classes() {
-        // all, key, nonref=0.5, all, ref
-        let plan = plan(&[0, 257, 128, 0, 256]).unwrap();
-        assert_eq!(plan, vec![(0, 0), (3, 0), (2, 1), (4, 2), (1, 3)]);
-    }
-
-    #[test]
-    fn plan_refuses_too_many_classes() {
-        let levels: Vec<u16> = (0..17).collect();
-        let err = plan(&levels).unwrap_err();
-        assert_eq!(err.to_string(), "17 different policies: at most 16 per cast (round the nonref= shares)");
-    }
 
     #[test]
     fn pids_parse_in_hex_and_decimal() {

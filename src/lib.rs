@@ -24,3 +24,4 @@ pub mod skel;
 pub mod stats;
 pub mod status;
 pub mod switch;
+pub mod table;

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, net::SocketAddrV4, str::FromStr, time::Duration
 use anyhow::{Context, Result};
 
 use crate::{
-    cast::{MAX_CLASSES, MAX_OUTPUTS},
+    cast::MAX_OUTPUTS,
     error::input,
     iface::Iface,
     pins::{self, Instance},
@@ -172,7 +172,7 @@ fn change<T>(
     let mut outs: Outputs = cur.out[..cur.n_out as usize].iter().map(|o| (o.slot, *o)).collect();
     let gen = cur.gen + 1;
     let Some(message) = edit(&inst, &mut bss, &mut outs, gen)? else { return Ok(None) };
-    let table = build_table(&cur, outs.into_values().collect(), gen)?;
+    let table = crate::table::build(&cur, outs.into_values().collect(), gen)?;
     let next = (active + 1) % bss.cast_tabs.len();
     let since = monotonic().saturating_sub(Duration::from_nanos(bss.cast_meta.retired_ns[next]));
     if let Some(wait) = TABLE_GRACE.checked_sub(since) {
@@ -267,38 +267,6 @@ fn edit(
     })
 }
 
-/// Sorts outputs by level (each edit only cuts more) and gives each level a class; a level
-/// that exists keeps its class, so its continuity counters go on undisturbed.
-pub fn build_table(
-    cur: &types::cast_table,
-    mut outs: Vec<types::cast_out>,
-    gen: u32,
-) -> Result<types::cast_table> {
-    let mut class_of: BTreeMap<u16, u8> = BTreeMap::new();
-    for o in &cur.out[..cur.n_out as usize] {
-        class_of.insert(o.level, o.class_id);
-    }
-    let levels: std::collections::BTreeSet<u16> = outs.iter().map(|o| o.level).collect();
-    class_of.retain(|l, _| levels.contains(l));
-    for l in &levels {
-        if !class_of.contains_key(l) {
-            let used: Vec<u8> = class_of.values().copied().collect();
-            let free = (0..MAX_CLASSES as u8).find(|c| !used.contains(c)).ok_or_else(|| {
-                input(format!("more than {MAX_CLASSES} different policies in one cast: reuse one"))
-            })?;
-            class_of.insert(*l, free);
-        }
-    }
-    outs.sort_by_key(|o| (o.level, o.slot));
-    let mut t = types::cast_table { gen, n_out: outs.len() as u32, ..Default::default() };
-    for (i, mut o) in outs.into_iter().enumerate() {
-        o.class_id = class_of[&o.level];
-        t.max_gen_added = t.max_gen_added.max(o.gen_added);
-        t.out[i] = o;
-    }
-    Ok(t)
-}
-
 /// The MAC for a NAT output: given, or from the neighbour table.
 pub fn nat_mac(dev: &str, dst: &SocketAddrV4, given: Option<[u8; 6]>) -> Result<[u8; 6]> {
     match given {
@@ -372,21 +340,5 @@ mod tests {
             let err = bad.parse::<NewOutput>().unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
         }
-    }
-
-    #[test]
-    fn tables_keep_the_class_of_a_level() {
-        let mut cur = types::cast_table { n_out: 2, ..Default::default() };
-        cur.out[0] = types::cast_out { level: 0, class_id: 0, slot: 0, ..Default::default() };
-        cur.out[1] = types::cast_out { level: 257, class_id: 1, slot: 1, ..Default::default() };
-        let outs = vec![
-            types::cast_out { level: 257, slot: 1, ..Default::default() },
-            types::cast_out { level: 128, slot: 2, gen_added: 5, ..Default::default() },
-        ];
-        let t = build_table(&cur, outs, 5).unwrap();
-        assert_eq!(t.n_out, 2);
-        assert_eq!((t.out[0].level, t.out[0].class_id), (128, 0), "a new level takes a free class");
-        assert_eq!((t.out[1].level, t.out[1].class_id), (257, 1), "key keeps its class");
-        assert_eq!((t.gen, t.max_gen_added), (5, 5));
     }
 }

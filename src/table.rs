@@ -1,0 +1,78 @@
+//! The output table of a cast, one model for `cast`, `out` and the service's reload: outputs
+//! sorted by policy level (each edit of a datagram only cuts more), one class per level (its
+//! continuity counters), and a level that exists keeps its class across changes.
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Result;
+
+use crate::{cast::MAX_CLASSES, error::input, skel::cast::types};
+
+/// The table of `outs` (in any order; `slot` breaks ties of level), made from the current one
+/// `cur` so that the classes of the levels that stay are kept. `gen` is its generation.
+pub fn build(cur: &types::cast_table, mut outs: Vec<types::cast_out>, gen: u32) -> Result<types::cast_table> {
+    let levels: BTreeSet<u16> = outs.iter().map(|o| o.level).collect();
+    if levels.len() > MAX_CLASSES {
+        return Err(input(format!(
+            "{} different policies: at most {MAX_CLASSES} per cast (round the nonref= shares)",
+            levels.len()
+        )));
+    }
+    let mut class_of: BTreeMap<u16, u8> =
+        cur.out[..cur.n_out as usize].iter().map(|o| (o.level, o.class_id)).collect();
+    class_of.retain(|l, _| levels.contains(l));
+    for l in &levels {
+        if !class_of.contains_key(l) {
+            let used: Vec<u8> = class_of.values().copied().collect();
+            let free =
+                (0..MAX_CLASSES as u8).find(|c| !used.contains(c)).expect("at most MAX_CLASSES levels");
+            class_of.insert(*l, free);
+        }
+    }
+    outs.sort_by_key(|o| (o.level, o.slot));
+    let mut t = types::cast_table { gen, n_out: outs.len() as u32, ..Default::default() };
+    for (i, mut o) in outs.into_iter().enumerate() {
+        o.class_id = class_of[&o.level];
+        t.max_gen_added = t.max_gen_added.max(o.gen_added);
+        t.out[i] = o;
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(level: u16, slot: u32) -> types::cast_out {
+        types::cast_out { level, slot, ..Default::default() }
+    }
+
+    #[test]
+    fn sorts_by_level_and_shares_classes() {
+        // all, key, nonref=0.5, all, ref
+        let outs = [0, 257, 128, 0, 256].iter().enumerate().map(|(s, l)| out(*l, s as u32)).collect();
+        let t = build(&Default::default(), outs, 0).unwrap();
+        let got: Vec<(u32, u8)> = t.out[..t.n_out as usize].iter().map(|o| (o.slot, o.class_id)).collect();
+        assert_eq!(got, vec![(0, 0), (3, 0), (2, 1), (4, 2), (1, 3)]);
+    }
+
+    #[test]
+    fn refuses_too_many_classes() {
+        let outs = (0..17).map(|l| out(l, l as u32)).collect();
+        let err = build(&Default::default(), outs, 0).unwrap_err();
+        assert_eq!(err.to_string(), "17 different policies: at most 16 per cast (round the nonref= shares)");
+    }
+
+    #[test]
+    fn keeps_the_class_of_a_level() {
+        let mut cur = types::cast_table { n_out: 2, ..Default::default() };
+        cur.out[0] = types::cast_out { level: 0, class_id: 0, slot: 0, ..Default::default() };
+        cur.out[1] = types::cast_out { level: 257, class_id: 1, slot: 1, ..Default::default() };
+        let outs =
+            vec![out(257, 1), types::cast_out { level: 128, slot: 2, gen_added: 5, ..Default::default() }];
+        let t = build(&cur, outs, 5).unwrap();
+        assert_eq!(t.n_out, 2);
+        assert_eq!((t.out[0].level, t.out[0].class_id), (128, 0), "a new level takes a free class");
+        assert_eq!((t.out[1].level, t.out[1].class_id), (257, 1), "key keeps its class");
+        assert_eq!((t.gen, t.max_gen_added), (5, 5));
+    }
+}
