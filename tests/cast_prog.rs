@@ -443,3 +443,35 @@ fn a_cut_datagram_ends_the_frame_and_its_ip_packet() {
         assert!(checksums_ok(&net, out), "{what}: IP length = IP header + UDP length, checksums valid");
     }
 }
+
+/// Bytes after a UDP datagram (inside its IP packet) that look like an RTP header are not the
+/// datagram's: they are never renumbered, so the copy keeps a valid UDP checksum. Found by the
+/// differential fuzzer (the sequence number was rewritten and the checksum adjusted for it).
+#[test]
+fn an_rtp_header_after_the_udp_datagram_is_left_alone() {
+    if !need_root() {
+        return;
+    }
+    let net = |seq| Net { rtp: true, rtp_seq: seq, ..Default::default() };
+    let nonref = frame_at(0, None, &[H264_AUD, &h264_slice(0, 1)]);
+    let (l3, l4, _) = offsets(&net(0));
+    // UDP length 8 (no payload), an RTP-like header after it, the UDP checksum valid.
+    let mut odd = frame(&net(7), &[]);
+    odd[l4 + 4..l4 + 6].copy_from_slice(&8u16.to_be_bytes());
+    odd[l4 + 6..l4 + 8].fill(0);
+    let mut sum = csum_add(0, &odd[l3 + 12..l3 + 20]);
+    sum = csum_add(sum, &[0, 17, 0, 8]);
+    let c = csum_fold(csum_add(sum, &odd[l4..l4 + 8]));
+    odd[l4 + 6..l4 + 8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+    let frames = vec![
+        frame(&net(4), &psi(VPID, 0x1b)),
+        frame(&net(5), &frame_at(0, None, &[H264_AUD, &h264_slice(3, 5)])),
+        frame(&net(6), &nonref), // emptied for `key`: its class skips one number from now on
+        odd.clone(),
+    ];
+    // `all`, then `key` (the last output: its copy is what test_run returns).
+    let r = run(Cfg { ports: vec![5000], outputs: vec![(0, 0), (257, 1)], ..Default::default() }, frames);
+    assert_eq!(r.flows[0].1.rtp_skip[1], 1, "the key class skipped one datagram");
+    assert_eq!(r.verdicts[3], TC_ACT_REDIRECT);
+    assert_eq!(r.outs[3], odd, "cast whole, nothing renumbered");
+}
