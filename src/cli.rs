@@ -65,7 +65,7 @@ pub enum Command {
     /// Example: ebpf-cast out add eth1 vm4:nonref=0.5; ebpf-cast out set eth1 vm4 key
     #[command(subcommand)]
     Out(crate::out::OutCmd),
-    /// Counters of running casts (per output and per flow), from their pinned maps.
+    /// Counters of running casts (per output and per flow), from their maps.
     ///
     /// Example: ebpf-cast stats eth1 --watch 2
     Stats(StatsArgs),
