@@ -110,6 +110,9 @@ impl Pinned {
 
 impl Drop for Pinned {
     fn drop(&mut self) {
+        if let Some(name) = self.dir.file_name().and_then(|n| n.to_str()) {
+            let _ = std::fs::remove_file(lock_path(name));
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(parent) = self.dir.parent() {
             let _ = std::fs::remove_dir(parent); // only if no other instance is left
@@ -119,6 +122,7 @@ impl Drop for Pinned {
 
 /// Removes an instance's pins (of a dead process, or before `detach`).
 pub fn remove(name: &str) -> Result<()> {
+    let _ = std::fs::remove_file(lock_path(name));
     let d = dir(name);
     std::fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))?;
     let _ = std::fs::remove_dir(ns_dir());
@@ -171,11 +175,8 @@ impl Instance {
     /// in /run (which `ip netns exec` shares, unlike /sys), root's alone.
     pub fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>> {
         use std::os::unix::fs::OpenOptionsExt;
-        let dir = Path::new(LOCKS);
-        safe_dir(dir)?;
-        let ns = ns_dir();
-        let ns = ns.file_name().and_then(|n| n.to_str()).unwrap_or("net-0");
-        let path = dir.join(format!("{ns}-{}.lock", self.name));
+        safe_dir(Path::new(LOCKS))?;
+        let path = lock_path(&self.name);
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -228,9 +229,9 @@ pub fn slot_outputs(meta: &types::cast_meta) -> Vec<(u32, String, String)> {
         .collect()
 }
 
-/// Pin directories (ROOT/net-INODE) of network namespaces that no longer exist: no process
-/// lives in them and no name (/run/netns) holds them. Their casts cannot be reached any more.
-pub fn orphans() -> Vec<PathBuf> {
+/// Inodes of the network namespaces that exist: some process lives in them or a name
+/// (/run/netns) holds them.
+fn live_netns() -> std::collections::HashSet<u64> {
     use std::os::unix::fs::MetadataExt;
     let mut live = std::collections::HashSet::new();
     for dir in ["/proc", "/run/netns"] {
@@ -242,12 +243,22 @@ pub fn orphans() -> Vec<PathBuf> {
             }
         }
     }
-    let mut v: Vec<PathBuf> = std::fs::read_dir(ROOT)
+    live
+}
+
+/// Entries of `dir` named net-INODE... whose network namespace no longer exists.
+fn of_dead_netns(dir: &str) -> Vec<PathBuf> {
+    let live = live_netns();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
                 .filter(|e| {
                     let name = e.file_name();
-                    let ino = name.to_str().and_then(|n| n.strip_prefix("net-")).and_then(|i| i.parse().ok());
+                    let ino = name
+                        .to_str()
+                        .and_then(|n| n.strip_prefix("net-"))
+                        .and_then(|i| i.split(|c: char| !c.is_ascii_digit()).next())
+                        .and_then(|i| i.parse().ok());
                     ino.is_some_and(|i: u64| !live.contains(&i))
                 })
                 .map(|e| e.path())
@@ -256,6 +267,24 @@ pub fn orphans() -> Vec<PathBuf> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// Pin directories (ROOT/net-INODE) of network namespaces that no longer exist. Their casts
+/// cannot be reached any more.
+pub fn orphans() -> Vec<PathBuf> {
+    of_dead_netns(ROOT)
+}
+
+/// Lock files of casts whose network namespace no longer exists.
+pub fn orphan_locks() -> Vec<PathBuf> {
+    of_dead_netns(LOCKS)
+}
+
+/// The lock file of an instance of this network namespace (removed with its pins).
+fn lock_path(name: &str) -> PathBuf {
+    let ns = ns_dir();
+    let ns = ns.file_name().and_then(|n| n.to_str()).unwrap_or("net-0").to_string();
+    Path::new(LOCKS).join(format!("{ns}-{name}.lock"))
 }
 
 /// Names of the instances of this network namespace: those with pins, and those attached

@@ -138,6 +138,9 @@ pub fn remove_orphans() -> Result<()> {
         std::fs::remove_dir_all(&o).with_context(|| format!("removing {}", o.display()))?;
         println!("removed {} (its network namespace is gone)", o.display());
     }
+    for l in pins::orphan_locks() {
+        let _ = std::fs::remove_file(l);
+    }
     Ok(())
 }
 

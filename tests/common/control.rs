@@ -108,11 +108,17 @@ impl Edge {
         })
     }
 
-    /// Nothing of ebpf-cast is left in the edge namespace: no program attached, no pins.
+    /// Nothing of ebpf-cast is left in the edge namespace: no program attached, no pins, no
+    /// lock file.
     pub fn assert_clean(&self) {
         let st = self.ok(&["status"]);
         assert!(st.contains("no ebpf-cast program is attached"), "{st}");
         assert!(!pins_of(&self.edge).exists(), "pins left behind in {}", pins_of(&self.edge).display());
+        let prefix = format!("{}-", ns_inode(&self.edge));
+        let locks: Vec<String> = std::fs::read_dir("/run/ebpf-cast")
+            .map(|rd| rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+            .unwrap_or_default();
+        assert!(!locks.iter().any(|l| l.starts_with(&prefix)), "lock files left behind: {locks:?}");
     }
 }
 
