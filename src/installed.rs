@@ -216,22 +216,25 @@ fn boot_time_to_unix(since_boot: Duration) -> u64 {
     }
 }
 
-/// Finds a map of an attached program by name (the kernel keeps 15 characters).
-pub fn map_by_name(inst: &Installed, name: &str) -> Option<libbpf_rs::MapHandle> {
+/// A map of an attached program whose name (the kernel keeps 15 characters) passes `want`.
+fn map_where(inst: &Installed, want: impl Fn(&str) -> bool) -> Option<libbpf_rs::MapHandle> {
     inst.map_ids.iter().find_map(|&id| {
         let map = libbpf_rs::MapHandle::from_map_id(id).ok()?;
-        (map.name().to_string_lossy() == name).then_some(map)
+        want(&map.name().to_string_lossy()).then_some(map)
     })
 }
 
-/// The value of one of a program's global data maps: libbpf names them "<object>.rodata",
-/// "<object>.bss", ...
+/// Finds a map of an attached program by name.
+pub fn map_by_name(inst: &Installed, name: &str) -> Option<libbpf_rs::MapHandle> {
+    map_where(inst, |n| n == name)
+}
+
+/// One of a program's global data maps: libbpf names them "<object>.rodata", "<object>.bss", ...
+pub fn global_map(inst: &Installed, suffix: &str) -> Option<libbpf_rs::MapHandle> {
+    map_where(inst, |n| n.ends_with(suffix))
+}
+
+/// The value of one of a program's global data maps.
 pub fn global_data(inst: &Installed, suffix: &str) -> Option<Vec<u8>> {
-    inst.map_ids.iter().find_map(|&id| {
-        let map = libbpf_rs::MapHandle::from_map_id(id).ok()?;
-        if !map.name().to_string_lossy().ends_with(suffix) {
-            return None;
-        }
-        map.lookup(&0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY).ok().flatten()
-    })
+    global_map(inst, suffix)?.lookup(&0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY).ok().flatten()
 }

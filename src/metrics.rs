@@ -42,10 +42,7 @@ fn answer(mut conn: TcpStream, targets: &[Target]) -> std::io::Result<()> {
     let line = String::from_utf8_lossy(&req).lines().next().unwrap_or_default().to_string();
     let mut parts = line.split_whitespace();
     let (status, body) = match (parts.next(), parts.next()) {
-        (Some("GET"), Some("/metrics")) => match crate::stats::prometheus_of(targets) {
-            Ok(text) => ("200 OK", text),
-            Err(e) => ("500 Internal Server Error", format!("{e:#}\n")),
-        },
+        (Some("GET"), Some("/metrics")) => ("200 OK", crate::stats::prometheus_of(targets)),
         (Some("GET"), _) => ("404 Not Found", "try /metrics\n".to_string()),
         _ => ("405 Method Not Allowed", "GET /metrics only\n".to_string()),
     };

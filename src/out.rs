@@ -300,7 +300,6 @@ fn neighbour_mac(dev: &str, ip: std::net::Ipv4Addr) -> Result<[u8; 6]> {
     )))
 }
 
-/// One change at a time per instance: held until dropped.
 #[cfg(test)]
 mod tests {
     use super::*;

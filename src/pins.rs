@@ -309,17 +309,11 @@ fn attached() -> Vec<Instance> {
     all.iter()
         .filter(|i| i.role == "cast")
         .filter_map(|i| {
-            let by_name = |want: &dyn Fn(&str) -> bool| {
-                i.map_ids.iter().find_map(|&id| {
-                    let m = MapHandle::from_map_id(id).ok()?;
-                    want(&m.name().to_string_lossy()).then_some(m)
-                })
-            };
             let mut inst = Instance {
                 name: String::new(),
-                bss: by_name(&|n| n.ends_with(".bss"))?,
-                ostats: by_name(&|n| n == "cast_ostats")?,
-                flows: by_name(&|n| n == "cast_flows")?,
+                bss: crate::installed::global_map(i, ".bss")?,
+                ostats: crate::installed::map_by_name(i, "cast_ostats")?,
+                flows: crate::installed::map_by_name(i, "cast_flows")?,
             };
             inst.name = cstr(&inst.read_bss().ok()?.cast_meta.name);
             Some(inst)

@@ -136,7 +136,7 @@ fn print_text(s: &Snapshot, rates: Option<&[f64]>) {
 }
 
 /// The Prometheus text of casts in any network namespaces (for the metrics endpoint).
-pub fn prometheus_of(targets: &[crate::metrics::Target]) -> Result<String> {
+pub fn prometheus_of(targets: &[crate::metrics::Target]) -> String {
     let mut snaps = Vec::new();
     for t in targets {
         let name = t.name.clone();
@@ -145,7 +145,7 @@ pub fn prometheus_of(targets: &[crate::metrics::Target]) -> Result<String> {
             snaps.push(s);
         }
     }
-    Ok(prometheus(&snaps))
+    prometheus(&snaps)
 }
 
 fn prometheus(snaps: &[Snapshot]) -> String {

@@ -65,9 +65,9 @@ struct dgram {
 	__u8 n_ts;              /* TS packets still in it */
 	__u8 ipv6;
 	__u8 csum;              /* the UDP checksum is in use */
-	__u8 editable;          /* has video and can be edited per TS packet */
-	__u8 whole_video;       /* TS that cannot be edited: may carry video, so it goes whole to
-				 * the outputs that take everything and to no other */
+	__u8 editable;          /* has video and can be edited per TS packet; TS that cannot be
+				 * (n_orig > 0) may carry video, so it goes whole to the outputs
+				 * that take everything and to no other */
 	__u8 n_frames;          /* frames that start in this datagram */
 	__u8 frames_sent;       /* of those, kept at the current level */
 	__u8 last;              /* the output being sent to is the last one: redirect */
@@ -455,14 +455,13 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	if (waiting != d->joining)
 		return FAN_CONTINUE; /* served in the other phase */
 	e = &sc->e; /* in the scratch: the call chain's stack is near the verifier's limit */
-	__builtin_memset(e, 0, sizeof(*e));
 	e->count = o->level;
 	e->cut = o->level;
 	e->class_id = o->class_id;
+	e->simulate = waiting; /* apply_level sets the running state */
 	if (waiting) {
 		/* No video until the flow's next keyframe: from its first packet on. */
 		e->cut = o->gen_added <= f->key_gen ? PRIO_KEY : LEVEL_NOVIDEO;
-		e->simulate = 1;
 		if (d->editable && d->level && restore(skb, d, sc))
 			return TC_ACT_SHOT;
 	}
@@ -477,7 +476,7 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 				d->frames_sent++;
 		}
 	}
-	skip = d->whole_video && e->cut;
+	skip = !d->editable && d->n_orig && e->cut;
 	sent = skip ? 0 : d->frames_sent;
 	slot = o->slot;
 	st = bpf_map_lookup_elem(&cast_ostats, &slot);
@@ -674,16 +673,12 @@ int ecast_cast_in(struct __sk_buff *skb)
 	}
 
 	rtp = c.pos;
-	skip_rtp(&c);
-	ts_off = c.pos - data;
-	/* An RTP header lies inside the datagram: bytes after it are not the sender's to number. */
-	if (c.pos != (void *)rtp && ts_off <= udp_off + udp_len && (void *)(rtp + 4) <= c.end) {
+	skip_rtp(&c, udp_len - sizeof(struct udphdr));
+	if (c.pos != (void *)rtp && (void *)(rtp + 4) <= c.end) {
 		is_rtp = 1;
 		rtp_seq = rtp[2] << 8 | rtp[3];
-	} else {
-		c.pos = rtp;
-		ts_off = c.pos - data;
 	}
+	ts_off = c.pos - data;
 	payload = udp_off + udp_len > ts_off ? udp_off + udp_len - ts_off : 0;
 	if (udp_off + udp_len <= skb->len && payload && payload % TS_SIZE == 0 &&
 	    c.pos + 1 <= c.end && *(__u8 *)c.pos == TS_SYNC) {
@@ -779,11 +774,8 @@ int ecast_cast_in(struct __sk_buff *skb)
 		dp->flags[i] = fl;
 		dp->flags0[i] = fl;
 	}
-	if (!dp->editable) {
-		/* Not TS (--port), too many TS packets, GSO, or a sync byte lost: cast whole. */
-		f->unedited++;
-		dp->whole_video = dp->n_orig != 0;
-	}
+	if (!dp->editable)
+		f->unedited++; /* not TS (--port), too many TS packets, GSO, or a sync byte lost */
 	dp->n_ts = dp->editable ? dp->n_orig : 1; /* a datagram cast whole is never empty */
 
 	n = tab->n_out;

@@ -79,8 +79,9 @@ static __always_inline struct udphdr *parse_udp(struct cursor *c)
 	return udp;
 }
 
-/* Skips an RFC 2250 RTP header (version 2, payload type 33) if there is one. */
-static __always_inline void skip_rtp(struct cursor *c)
+/* Skips an RFC 2250 RTP header (version 2, payload type 33) if there is one within the `room`
+ * bytes of the datagram: bytes after the datagram are not its header. */
+static __always_inline void skip_rtp(struct cursor *c, __u32 room)
 {
 	__u8 *rtp = c->pos;
 	__u32 len;
@@ -98,7 +99,7 @@ static __always_inline void skip_rtp(struct cursor *c)
 			return; /* bounded so that offsets stay provable */
 		len += 4 + 4 * bpf_ntohs(ext[1]);
 	}
-	if ((void *)rtp + len > c->end)
+	if (len > room || (void *)rtp + len > c->end)
 		return;
 	c->pos = (void *)rtp + len;
 }
