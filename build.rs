@@ -3,7 +3,7 @@ use std::{env, path::PathBuf};
 
 use libbpf_cargo::SkeletonBuilder;
 
-const PROGRAMS: &[&str] = &["src/bpf/switch", "src/bpf/cast", "bench/hub"];
+const PROGRAMS: &[&str] = &["src/bpf/switch", "src/bpf/cast", "src/bpf/hub", "bench/feed"];
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
@@ -14,7 +14,7 @@ fn main() {
         Err(_) => "x86",
     };
     let vmlinux = format!("-Ivmlinux/{arch}");
-    // bench/hub: the benchmark's reference XDP broadcast, not part of the tool.
+    // bench/feed: the benchmark's tc -> hub probe, not part of the tool.
     for path in PROGRAMS {
         let name = path.rsplit('/').next().unwrap_or(path);
         let src = format!("{path}.bpf.c");
@@ -28,6 +28,6 @@ fn main() {
     cc::Build::new().file("src/bpf/mpegts_host.c").include("src/bpf").warnings(true).compile("mpegts");
     // libbpf-cargo tracks no header dependencies: rebuild on any change under src/bpf or vmlinux.
     println!("cargo:rerun-if-changed=src/bpf");
-    println!("cargo:rerun-if-changed=bench/hub.bpf.c");
+    println!("cargo:rerun-if-changed=bench/feed.bpf.c");
     println!("cargo:rerun-if-changed=vmlinux");
 }

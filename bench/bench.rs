@@ -25,10 +25,10 @@ use anyhow::{bail, Context, Result};
 
 mod soak;
 
-/// The reference broadcast program (bench/hub.bpf.c), built by build.rs.
+/// The tc -> hub probe's feed (bench/feed.bpf.c), built by build.rs.
 #[allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
-mod hub {
-    include!(concat!(env!("OUT_DIR"), "/hub.skel.rs"));
+mod feed {
+    include!(concat!(env!("OUT_DIR"), "/feed.skel.rs"));
 }
 
 const FAN_IP: [u8; 4] = [10, 206, 0, 1];
@@ -329,7 +329,21 @@ struct Feed {
     peer_ns: Option<String>,
 }
 
-type Bcast<'o> = (hub::HubSkel<'o>, std::os::fd::OwnedFd, Option<libbpf_rs::Link>);
+/// The broadcast (ebpf-cast's own hub program, as generic XDP on `xdp_dev`) and, for the
+/// probes, the tc feed on in0. The XDP program is detached when dropped (in a hub namespace of
+/// its own, it goes with the namespace).
+struct Bcast<'o> {
+    ifindex: Option<u32>,
+    _feed: Option<(feed::FeedSkel<'o>, libbpf_rs::Link)>,
+}
+
+impl Drop for Bcast<'_> {
+    fn drop(&mut self) {
+        if let Some(i) = self.ifindex {
+            ebpf_cast::hub::detach(i);
+        }
+    }
+}
 
 fn load_bcast<'o>(
     obj: &'o mut std::mem::MaybeUninit<libbpf_rs::OpenObject>,
@@ -338,49 +352,28 @@ fn load_bcast<'o>(
     xdp_dev: &str,
     feed: Option<Feed>,
 ) -> Result<Bcast<'o>> {
-    use libbpf_rs::{
-        skel::{OpenSkel, SkelBuilder},
-        MapCore, MapFlags,
-    };
+    use libbpf_rs::skel::{OpenSkel, SkelBuilder};
     enter(ns)?;
     let idx = |name: &str| -> Result<u32> {
         nix::net::if_::if_nametoindex(name).with_context(|| format!("no interface {name}"))
     };
-    let mut open = hub::HubSkelBuilder::default().open(obj)?;
-    if let Some(f) = &feed {
-        let ro = open.maps.rodata_data.as_deref_mut().unwrap();
-        ro.hub_ifindex = idx(&f.to)?;
-        ro.hub_peer = f.peer_ns.is_some() as u32;
-    }
-    open.progs.ecast_hub_feed.set_attach_type(libbpf_rs::ProgramAttachType::TcxIngress);
-    let skel = open.load()?;
-    for i in 0..n {
-        let k = idx(&format!("o{i}"))?;
-        skel.maps.hub_ports.update(&k.to_ne_bytes(), &k.to_ne_bytes(), MapFlags::ANY)?;
-    }
-    let opts = libbpf_sys::bpf_link_create_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
-        flags: 2, // XDP_FLAGS_SKB_MODE: generic XDP
-        ..Default::default()
-    };
-    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+    let ports: Vec<u32> = (0..n).map(|i| idx(&format!("o{i}"))).collect::<Result<_>>()?;
+    let prog = ebpf_cast::hub::program(&ports)?; // ports are named in their own namespace
     if let Some(Feed { peer_ns: Some(hub_ns), .. }) = &feed {
         enter(hub_ns)?; // the XDP side of the hub lives there
     }
-    // SAFETY: valid program fd and options.
-    let fd = unsafe {
-        libbpf_sys::bpf_link_create(
-            skel.progs.ecast_hub_bcast.as_fd().as_raw_fd(),
-            idx(xdp_dev)? as i32,
-            libbpf_sys::BPF_XDP,
-            &opts,
-        )
-    };
-    anyhow::ensure!(fd >= 0, "attaching XDP: {}", std::io::Error::last_os_error());
-    // SAFETY: a new fd that we own.
-    let xdp_link = unsafe { OwnedFd::from_raw_fd(fd) };
+    let ifindex = idx(xdp_dev)?;
+    ebpf_cast::hub::attach_program(ifindex, &prog)?;
     enter(ns)?;
-    let feed_link = if feed.is_some() {
+    let own_ns = !matches!(&feed, Some(Feed { peer_ns: Some(_), .. }));
+    let mut bcast = Bcast { ifindex: own_ns.then_some(ifindex), _feed: None };
+    if let Some(f) = &feed {
+        let mut open = feed::FeedSkelBuilder::default().open(obj)?;
+        let ro = open.maps.rodata_data.as_deref_mut().unwrap();
+        ro.hub_ifindex = idx(&f.to)?;
+        ro.hub_peer = f.peer_ns.is_some() as u32;
+        open.progs.ecast_hub_feed.set_attach_type(libbpf_rs::ProgramAttachType::TcxIngress);
+        let skel = open.load()?;
         use libbpf_rs::AsRawLibbpf;
         // SAFETY: the program is loaded; NULL opts are allowed.
         let l = unsafe {
@@ -392,11 +385,9 @@ fn load_bcast<'o>(
         };
         let l = std::ptr::NonNull::new(l).ok_or_else(std::io::Error::last_os_error)?;
         // SAFETY: libbpf returned a link that we now own.
-        Some(unsafe { libbpf_rs::Link::from_ptr(l) })
-    } else {
-        None
-    };
-    Ok((skel, xdp_link, feed_link))
+        bcast._feed = Some((skel, unsafe { libbpf_rs::Link::from_ptr(l) }));
+    }
+    Ok(bcast)
 }
 
 fn start_bcast(t: &Topo, xdp_dev: &str, feed: Option<Feed>) -> Result<Running> {

@@ -1,6 +1,10 @@
 //! `ebpf-cast cast IN --to OUT[:POLICY]...`: one ingress video stream replicated in the kernel
 //! to many outputs, each with its own quality policy.
-use std::{collections::HashSet, io::Write, mem::MaybeUninit};
+use std::{
+    collections::{BTreeMap, HashSet},
+    io::Write,
+    mem::MaybeUninit,
+};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags, ProgramAttachType};
@@ -10,6 +14,7 @@ use crate::{
     attach::{self, AttachMode},
     backlog::{self, Backlog},
     error::input,
+    hub::Hubs,
     iface::Iface,
     installed,
     out::NewOutput,
@@ -18,6 +23,7 @@ use crate::{
     preflight,
     signals::Stop,
     skel::{self, cast::*},
+    table,
 };
 
 pub const MAX_OUTPUTS: usize = 1024;
@@ -72,6 +78,11 @@ pub struct CastArgs {
     /// Do not raise net.core.netdev_max_backlog for many outputs (only warn)
     #[arg(long)]
     pub no_tune: bool,
+    /// From this many outputs of one policy (without dst=), they get their copies through a
+    /// hub: one copy goes into a hub device (ech<input ifindex>-<n>, made and removed by the
+    /// cast), whose XDP program clones it to each without copying the data. 0: never
+    #[arg(long, value_name = "N", default_value_t = crate::hub::MIN_MEMBERS)]
+    pub hub_min: usize,
     /// Instance name for `stats`, `out` and `status` (default: the input interface)
     #[arg(long)]
     pub name: Option<String>,
@@ -113,6 +124,31 @@ fn entry(o: &Output) -> types::cast_out {
         crate::out::set_nat(&mut e, dst, mac);
     }
     e
+}
+
+/// The table a cast starts with: the outputs of each level with at least `hub_min` of them
+/// (without NAT) get a hub.
+fn first_table(cfg: &CastConfig) -> Result<(types::cast_table, Hubs)> {
+    let mut hubs = Hubs::new(cfg.input.index);
+    let mut entries: Vec<types::cast_out> = cfg.outputs.iter().map(entry).collect();
+    let mut by_level: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if e.flags & table::OUT_NAT == 0 {
+            by_level.entry(e.level).or_default().push(i);
+        }
+    }
+    let mut cur = types::cast_table::default();
+    let groups = by_level.into_iter().filter(|(_, m)| cfg.hub_min > 0 && m.len() >= cfg.hub_min);
+    for (n, (level, members)) in groups.enumerate() {
+        let ports: Vec<u32> = members.iter().map(|&i| entries[i].ifindex).collect();
+        let ifindex = hubs.add(n, &ports)?;
+        for &i in &members {
+            entries[i].flags |= table::OUT_VIA_HUB;
+        }
+        cur.out[n] = types::cast_out { ifindex, level, flags: table::OUT_HUB, ..Default::default() };
+        cur.n_out += 1;
+    }
+    Ok((table::build(&cur, entries, 0)?, hubs))
 }
 
 /// Checks the command line: the input, the outputs and their policies.
@@ -176,6 +212,8 @@ pub struct CastConfig {
     pub pid: Option<u16>,
     pub codec: Option<Codec>,
     pub attach: AttachMode,
+    /// Outputs of one level (without NAT) from which they share a hub; 0: never.
+    pub hub_min: usize,
 }
 
 /// A running cast: the program loaded, its outputs written and attached at ingress of the input.
@@ -183,6 +221,7 @@ pub struct CastConfig {
 pub struct Caster<'obj> {
     skel: CastSkel<'obj>,
     attachment: attach::Attachment,
+    _hubs: Hubs, // after the attachment: deleted once nothing sends to them
 }
 
 impl<'obj> Caster<'obj> {
@@ -190,7 +229,7 @@ impl<'obj> Caster<'obj> {
         cfg: &CastConfig,
         obj: &'obj mut MaybeUninit<libbpf_rs::OpenObject>,
     ) -> Result<Caster<'obj>> {
-        let table = crate::table::build(&Default::default(), cfg.outputs.iter().map(entry).collect(), 0)?;
+        let (table, hubs) = first_table(cfg)?;
         let mut open = skel::open(CastSkelBuilder::default(), obj)?;
         let ro = open.maps.rodata_data.as_deref_mut().context("cast rodata")?;
         ro.cfg_nports = cfg.ports.len() as u32;
@@ -216,7 +255,7 @@ impl<'obj> Caster<'obj> {
             meta.slot_level[o.slot as usize] = o.policy.level();
         }
         let attachment = attach::attach(&skel.progs.ecast_cast_in, &cfg.input, cfg.attach)?;
-        Ok(Caster { skel, attachment })
+        Ok(Caster { skel, attachment, _hubs: hubs })
     }
 
     /// Pins the instance's maps under /sys/fs/bpf/ebpf-cast/NAME (removed when dropped).
@@ -259,6 +298,7 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
         pid: args.pid,
         codec: args.codec,
         attach: args.run.attach,
+        hub_min: args.hub_min,
     };
     let backlog = backlog::ensure(cfg.outputs.len(), !args.no_tune);
     let mut obj = MaybeUninit::uninit();

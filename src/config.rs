@@ -28,6 +28,7 @@ struct RawCast {
     attach: Option<Spanned<String>>,
     #[serde(default)]
     no_tune: bool,
+    hub_min: Option<usize>,
     #[serde(default)]
     json: bool,
     stats_interval: Option<Spanned<f64>>,
@@ -62,6 +63,7 @@ pub struct CastEntry {
     pub codec: Option<Codec>,
     pub attach: AttachMode,
     pub no_tune: bool,
+    pub hub_min: usize,
     pub json: bool,
     pub stats_interval: Option<f64>,
     /// (interface, the spec as `--to` takes it)
@@ -84,6 +86,7 @@ impl CastEntry {
             codec: self.codec,
             run: RunOpts { attach: self.attach, json: self.json, stats_interval: self.stats_interval },
             no_tune: self.no_tune,
+            hub_min: self.hub_min,
             name: Some(self.name.clone()),
             metrics: None,
         }
@@ -237,6 +240,7 @@ pub fn parse(text: &str) -> Result<Config, Vec<String>> {
             codec,
             attach,
             no_tune: c.no_tune,
+            hub_min: c.hub_min.unwrap_or(crate::hub::MIN_MEMBERS),
             json: c.json,
             stats_interval: c.stats_interval.as_ref().map(|s| *s.get_ref()),
             outputs,

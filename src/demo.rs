@@ -84,6 +84,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             pid: None,
             codec: None,
             attach: AttachMode::Auto,
+            hub_min: crate::hub::MIN_MEMBERS,
         };
         let mut obj = MaybeUninit::uninit();
         let caster = match Caster::start(&cfg, &mut obj) {

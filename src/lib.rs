@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod hub;
 pub mod iface;
 pub mod installed;
 pub mod metrics;

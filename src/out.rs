@@ -169,7 +169,7 @@ fn change<T>(
     let active = bss.cast_active as usize % bss.cast_tabs.len();
     let cur = bss.cast_tabs[active];
     // The outputs by slot, as the kernel has them now.
-    let mut outs: Outputs = cur.out[..cur.n_out as usize].iter().map(|o| (o.slot, *o)).collect();
+    let mut outs: Outputs = crate::table::outputs(&cur).map(|o| (o.slot, *o)).collect();
     let gen = cur.gen + 1;
     let Some(message) = edit(&inst, &mut bss, &mut outs, gen)? else { return Ok(None) };
     let table = crate::table::build(&cur, outs.into_values().collect(), gen)?;
@@ -247,7 +247,9 @@ fn edit(
             let slot = slot_of(bss, output).ok_or_else(|| {
                 input(format!("{output} is not an output of {name} (`ebpf-cast stats {name}` lists them)"))
             })?;
-            outs.remove(&slot);
+            if let Some(mut o) = outs.remove(&slot) {
+                leave_hub(bss, &mut o)?;
+            }
             pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], "");
             format!("removed {output} from {name}")
         }
@@ -256,15 +258,30 @@ fn edit(
                 input(format!("{output} is not an output of {name} (`ebpf-cast stats {name}` lists them)"))
             })?;
             let o = outs.get_mut(&slot).context("slot without a table entry")?;
-            let lower = policy.level() < o.level;
+            // More frames from now, or a gap while it leaves its hub: only from a keyframe on.
+            let restart = policy.level() < o.level || leave_hub(bss, o)?;
             o.level = policy.level();
-            if lower {
-                o.gen_added = gen; // more frames from now: only from a keyframe on
+            if restart {
+                o.gen_added = gen;
             }
             bss.cast_meta.slot_level[slot as usize] = o.level;
             format!("{output} of {name} now has policy {policy}")
         }
     })
+}
+
+/// Takes an output out of its hub's broadcast before the table changes (so that no copy of a
+/// datagram reaches it twice). Returns whether it was a hub's member.
+fn leave_hub(bss: &types::bss, o: &mut types::cast_out) -> Result<bool> {
+    if o.flags & crate::table::OUT_VIA_HUB == 0 {
+        return Ok(false);
+    }
+    let cur = &bss.cast_tabs[bss.cast_active as usize % bss.cast_tabs.len()];
+    if let Some(hub) = crate::table::hub_of(cur, o.level) {
+        crate::hub::leave(hub.ifindex, o.ifindex)?;
+    }
+    o.flags &= !crate::table::OUT_VIA_HUB;
+    Ok(true)
 }
 
 /// The MAC for a NAT output: given, or from the neighbour table.
@@ -277,7 +294,7 @@ pub fn nat_mac(dev: &str, dst: &SocketAddrV4, given: Option<[u8; 6]>) -> Result<
 
 /// Makes a table entry rewrite its copies to `dst` and `mac`.
 pub fn set_nat(o: &mut types::cast_out, dst: SocketAddrV4, mac: [u8; 6]) {
-    o.flags = 1; // CAST_OUT_NAT
+    o.flags = crate::table::OUT_NAT;
     o.nat_daddr = u32::from_ne_bytes(dst.ip().octets());
     o.nat_dport = dst.port().to_be();
     o.nat_dmac = mac;

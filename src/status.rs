@@ -111,7 +111,8 @@ pub fn detach(name: &str) -> Result<()> {
     crate::preflight::require_bpf_privileges("ebpf-cast detach")?;
     let found = installed::on_interface(index, name)?;
     let casts: Vec<InstanceEntry> = instances().into_iter().filter(|i| i.input == name).collect();
-    if found.is_empty() && casts.is_empty() {
+    let hubs = crate::hub::names(index);
+    if found.is_empty() && casts.is_empty() && hubs.is_empty() {
         return Err(input(format!(
             "no ebpf-cast program is attached to {name}; `ebpf-cast status` lists them"
         )));
@@ -123,6 +124,9 @@ pub fn detach(name: &str) -> Result<()> {
     for c in &casts {
         pins::remove(&c.name)?;
         println!("removed the pins of cast {}", c.name);
+    }
+    for h in crate::hub::remove_all(index) {
+        println!("removed hub {h} of the cast on {name}");
     }
     Ok(())
 }
@@ -169,11 +173,11 @@ fn switch_peer(inst: &Installed) -> Option<String> {
     Some(iface::name_of(port.out_ifindex).unwrap_or_else(|| format!("ifindex {}", port.out_ifindex)))
 }
 
-/// Number of outputs in the cast's active table (.bss: two tables, then the active index).
+/// Number of outputs in the cast's active table.
 fn cast_outputs(inst: &Installed) -> Option<u32> {
     let bss = installed::global_data(inst, ".bss")?;
     let bss: crate::skel::cast::types::bss = crate::skel::from_bytes(&bss)?;
-    Some(bss.cast_tabs[bss.cast_active as usize % bss.cast_tabs.len()].n_out)
+    Some(crate::table::outputs(&bss.cast_tabs[bss.cast_active as usize % bss.cast_tabs.len()]).count() as u32)
 }
 
 /// "YYYY-MM-DD HH:MM:SS" in UTC, without a calendar crate.

@@ -1,14 +1,31 @@
 //! The output table of a cast, one model for `cast`, `out` and the service's reload: outputs
 //! sorted by policy level (each edit of a datagram only cuts more), one class per level (its
-//! continuity counters), and a level that exists keeps its class across changes.
+//! continuity counters), and a level that exists keeps its class across changes. A level's hub
+//! (src/hub.rs) follows the outputs it serves, which the program skips.
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
 use crate::{cast::MAX_CLASSES, error::input, skel::cast::types};
 
+/// Table entry flags (cast.h CAST_OUT_*).
+pub const OUT_NAT: u8 = 1;
+pub const OUT_HUB: u8 = 2;
+pub const OUT_VIA_HUB: u8 = 4;
+
+/// The outputs of a table: every entry but the hubs.
+pub fn outputs(t: &types::cast_table) -> impl Iterator<Item = &types::cast_out> {
+    t.out[..t.n_out as usize].iter().filter(|o| o.flags & OUT_HUB == 0)
+}
+
+/// The hub entry that serves outputs of `level` in `t`.
+pub fn hub_of(t: &types::cast_table, level: u16) -> Option<&types::cast_out> {
+    t.out[..t.n_out as usize].iter().find(|o| o.flags & OUT_HUB != 0 && o.level == level)
+}
+
 /// The table of `outs` (in any order; `slot` breaks ties of level), made from the current one
-/// `cur` so that the classes of the levels that stay are kept. `gen` is its generation.
+/// `cur` so that the classes of the levels that stay are kept, and its hubs while they have
+/// members. `gen` is its generation.
 pub fn build(cur: &types::cast_table, mut outs: Vec<types::cast_out>, gen: u32) -> Result<types::cast_table> {
     let levels: BTreeSet<u16> = outs.iter().map(|o| o.level).collect();
     if levels.len() > MAX_CLASSES {
@@ -17,8 +34,7 @@ pub fn build(cur: &types::cast_table, mut outs: Vec<types::cast_out>, gen: u32) 
             levels.len()
         )));
     }
-    let mut class_of: BTreeMap<u16, u8> =
-        cur.out[..cur.n_out as usize].iter().map(|o| (o.level, o.class_id)).collect();
+    let mut class_of: BTreeMap<u16, u8> = outputs(cur).map(|o| (o.level, o.class_id)).collect();
     class_of.retain(|l, _| levels.contains(l));
     for l in &levels {
         if !class_of.contains_key(l) {
@@ -28,7 +44,27 @@ pub fn build(cur: &types::cast_table, mut outs: Vec<types::cast_out>, gen: u32) 
             class_of.insert(*l, free);
         }
     }
-    outs.sort_by_key(|o| (o.level, o.slot));
+    let members = |level: u16, outs: &[types::cast_out]| {
+        outs.iter().filter(|o| o.level == level && o.flags & OUT_VIA_HUB != 0).count() as u32
+    };
+    let hubs: Vec<types::cast_out> = cur.out[..cur.n_out as usize]
+        .iter()
+        .filter(|h| h.flags & OUT_HUB != 0 && members(h.level, &outs) > 0)
+        .map(|h| types::cast_out { n_members: members(h.level, &outs), ..*h })
+        .collect();
+    for o in outs.iter_mut() {
+        if !hubs.iter().any(|h| h.level == o.level) {
+            o.flags &= !OUT_VIA_HUB; // no hub for its level: sent to directly
+        }
+    }
+    outs.extend(hubs);
+    // A hub right after its members: the program counts them from there.
+    let rank = |o: &types::cast_out| match o.flags & (OUT_VIA_HUB | OUT_HUB) {
+        0 => 0,
+        OUT_VIA_HUB => 1,
+        _ => 2,
+    };
+    outs.sort_by_key(|o| (o.level, rank(o), o.slot));
     let mut t = types::cast_table { gen, n_out: outs.len() as u32, ..Default::default() };
     for (i, mut o) in outs.into_iter().enumerate() {
         o.class_id = class_of[&o.level];
@@ -74,5 +110,26 @@ mod tests {
         assert_eq!((t.out[0].level, t.out[0].class_id), (128, 0), "a new level takes a free class");
         assert_eq!((t.out[1].level, t.out[1].class_id), (257, 1), "key keeps its class");
         assert_eq!((t.gen, t.max_gen_added), (5, 5));
+    }
+
+    #[test]
+    fn a_hub_follows_its_members_and_goes_with_the_last() {
+        let member = |level, slot| types::cast_out { flags: OUT_VIA_HUB, ..out(level, slot) };
+        let mut cur = types::cast_table { n_out: 1, ..Default::default() };
+        cur.out[0] = types::cast_out { ifindex: 99, flags: OUT_HUB, ..out(0, 0) };
+        let t = build(&cur, vec![member(0, 1), out(257, 2), out(0, 3), member(0, 4)], 1).unwrap();
+        let got: Vec<(u32, u8, u32)> =
+            t.out[..t.n_out as usize].iter().map(|o| (o.slot, o.flags, o.n_members)).collect();
+        assert_eq!(
+            got,
+            vec![(3, 0, 0), (1, OUT_VIA_HUB, 0), (4, OUT_VIA_HUB, 0), (0, OUT_HUB, 2), (2, 0, 0)]
+        );
+        assert_eq!(outputs(&t).count(), 4);
+        assert_eq!(hub_of(&t, 0).map(|h| h.ifindex), Some(99));
+        // Its last member gone, the hub leaves the table; a member without a hub is sent to directly.
+        let t = build(&t, vec![out(0, 3)], 2).unwrap();
+        assert_eq!(t.n_out, 1);
+        let t = build(&Default::default(), vec![member(0, 1)], 3).unwrap();
+        assert_eq!(t.out[0].flags, 0);
     }
 }

@@ -81,6 +81,8 @@ struct dgram {
 	__u16 cur_seq;
 	__u16 skipped;          /* classes that emptied this datagram (bit per class) */
 	__u32 refused_slot;     /* the output that refused the last copy */
+	__u32 tab;              /* the output table in use */
+	__u32 idx;              /* the table entry being sent to */
 	__u16 prio[TS_PER_DGRAM];
 	__u16 frame_prio[TS_PER_DGRAM];
 	__u8 flags[TS_PER_DGRAM];
@@ -426,14 +428,55 @@ static __always_inline void copy_sent(struct dgram *d, struct cast_ostat *st, __
 			st->failing = 0;
 		return;
 	}
-	if (st)
-		st->clone_errors++;
 	if (err != NET_XMIT_DROP || (st && st->failing))
 		return;
 	if (++d->refused >= 2)
 		d->full = 1; /* counted per flow by the caller */
 	else
 		d->refused_slot = slot;
+}
+
+/* Adds what one datagram did for an output to its counters: `bytes` 0 if it sent nothing. */
+static __always_inline void add(struct cast_ostat *st, struct dgram *d, __u32 sent, __u32 bytes,
+				__u32 errors)
+{
+	if (!st)
+		return;
+	st->frames_sent += sent;
+	st->frames_dropped += d->n_frames - sent;
+	if (bytes) {
+		st->packets++;
+		st->bytes += bytes;
+	}
+	st->clone_errors += errors;
+}
+
+/* The members of a hub got what the hub got: they are the n entries just before it. */
+__noinline int add_members(struct dgram *d, __u32 n, __u32 sent, __u32 bytes, __u32 errors)
+{
+	struct cast_table *tab;
+
+	if (!d)
+		return 0;
+	tab = &cast_tabs[d->tab & (CAST_TABLES - 1)];
+	for (__u32 k = 0; k < CAST_MAX_OUT; k++) {
+		__u32 i = d->idx - 1 - k, slot;
+
+		if (k >= n || k >= d->idx || i >= CAST_TABLE_LEN)
+			break;
+		slot = tab->out[i].slot;
+		add(bpf_map_lookup_elem(&cast_ostats, &slot), d, sent, bytes, errors);
+	}
+	return 0;
+}
+
+static __always_inline void account(struct cast_out *o, struct cast_ostat *st, struct dgram *d,
+				    __u32 sent, __u32 bytes, __u32 errors)
+{
+	if (o->flags & CAST_OUT_HUB)
+		add_members(d, o->n_members, sent, bytes, errors);
+	else
+		add(st, d, sent, bytes, errors);
 }
 
 /*
@@ -447,7 +490,8 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 {
 	struct cast_ostat *st;
 	struct edit *e;
-	__u32 slot, waiting, skip, sent;
+	__u32 slot, waiting, skip, sent, hub, flags;
+	long err;
 
 	if (!o || !d || !sc || !f)
 		return TC_ACT_SHOT;
@@ -478,12 +522,9 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	}
 	skip = !d->editable && d->n_orig && e->cut;
 	sent = skip ? 0 : d->frames_sent;
+	hub = o->flags & CAST_OUT_HUB;
 	slot = o->slot;
-	st = bpf_map_lookup_elem(&cast_ostats, &slot);
-	if (st) {
-		st->frames_sent += sent;
-		st->frames_dropped += d->n_frames - sent;
-	}
+	st = hub ? NULL : bpf_map_lookup_elem(&cast_ostats, &slot);
 	if (!d->n_ts || skip) {
 		/* Emptied for this class: counted once, so its RTP receivers see no gap. */
 		__u32 class = e->class_id & (CAST_MAX_CLASS - 1);
@@ -492,28 +533,27 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 			f->rtp_skip[class]++;
 			d->skipped |= 1 << class;
 		}
+		account(o, st, d, sent, 0, 0);
 		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
 	}
 	if (d->full) {
 		/* Lost to this output like a refused copy, without the work of making it. */
-		if (st) {
-			st->packets++;
-			st->bytes += skb->len;
-			st->clone_errors++;
-		}
+		account(o, st, d, sent, skb->len, 1);
 		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
 	}
 	if (set_destination(skb, d, o))
 		return TC_ACT_SHOT;
 	if (d->rtp && set_rtp_seq(skb, d, d->rtp_seq - f->rtp_skip[e->class_id & (CAST_MAX_CLASS - 1)]))
 		return TC_ACT_SHOT;
-	if (st) {
-		st->packets++;
-		st->bytes += skb->len;
+	/* A hub takes its copy at ingress, where its XDP program broadcasts it. */
+	flags = hub ? BPF_F_INGRESS : 0;
+	if (d->last) {
+		account(o, st, d, sent, skb->len, 0);
+		return bpf_redirect(o->ifindex, flags);
 	}
-	if (d->last)
-		return bpf_redirect(o->ifindex, 0);
-	copy_sent(d, st, slot, bpf_clone_redirect(skb, o->ifindex, 0));
+	err = bpf_clone_redirect(skb, o->ifindex, flags);
+	account(o, st, d, sent, skb->len, err != 0);
+	copy_sent(d, st, hub ? CAST_MAX_OUT : slot, err);
 	return FAN_CONTINUE;
 }
 
@@ -528,11 +568,14 @@ __noinline int fan_waiting(struct __sk_buff *skb, struct cast_table *tab, struct
 	n = tab->n_out;
 	d->joining = 1;
 	d->last = 0;
-	for (__u32 i = 0; i < CAST_MAX_OUT; i++) {
+	for (__u32 i = 0; i < CAST_TABLE_LEN; i++) {
 		int verdict;
 
 		if (i >= n)
 			break;
+		if (tab->out[i].flags & CAST_OUT_VIA_HUB)
+			continue; /* its hub entry, which follows, sends and counts */
+		d->idx = i;
 		verdict = fan_one(skb, &tab->out[i], d, sc, f);
 		if (verdict != FAN_CONTINUE)
 			return verdict;
@@ -714,7 +757,8 @@ int ecast_cast_in(struct __sk_buff *skb)
 	if (!f)
 		return TC_ACT_OK;
 	b = &sc->b;
-	tab = &cast_tabs[cast_active & (CAST_TABLES - 1)];
+	dp->tab = cast_active & (CAST_TABLES - 1);
+	tab = &cast_tabs[dp->tab];
 	dp->key_gen_prev = f->key_gen;
 	f->packets++;
 	f->bytes += skb->len;
@@ -791,11 +835,14 @@ int ecast_cast_in(struct __sk_buff *skb)
 		if (dp->editable && slen == dp->len && slen > 0 && !bpf_skb_load_bytes(skb, 0, sc->snap, slen))
 			dp->snapped = 1;
 	}
-	for (__u32 i = 0; i < CAST_MAX_OUT; i++) {
+	for (__u32 i = 0; i < CAST_TABLE_LEN; i++) {
 		int verdict;
 
 		if (i >= n)
 			break;
+		if (tab->out[i].flags & CAST_OUT_VIA_HUB)
+			continue; /* its hub entry, which follows, sends and counts */
+		dp->idx = i;
 		dp->last = !slow && i + 1 == n;
 		verdict = fan_one(skb, &tab->out[i], dp, sc, f);
 		if (verdict != FAN_CONTINUE)

@@ -6,6 +6,7 @@
 #define CAST_MAX_OUT 1024  /* outputs of one instance */
 #define CAST_MAX_CLASS 16  /* distinct policies of one instance */
 #define CAST_MAX_PORTS 8   /* --port values */
+#define CAST_TABLE_LEN (CAST_MAX_OUT + CAST_MAX_CLASS) /* outputs, and a hub entry per class */
 #define CAST_TABLES 8      /* output tables in rotation (a power of 2): a table is rewritten only
 			    * long after the program last read it, and changes need not wait */
 #define TS_SIZE 188
@@ -42,6 +43,10 @@ enum codec {
 };
 
 #define CAST_OUT_NAT 1 /* rewrite the destination MAC, IPv4 address and UDP port */
+/* A hub: a device whose generic XDP broadcasts each frame to its devmap's ports (plain
+ * skb_clone, no data copy). One copy goes into the hub's ingress for a whole group of outputs. */
+#define CAST_OUT_HUB 2
+#define CAST_OUT_VIA_HUB 4 /* a member of the group of the hub entry that follows it */
 
 /* One output, in the table sorted by level. */
 struct cast_out {
@@ -54,6 +59,7 @@ struct cast_out {
 	__u32 nat_daddr;   /* network order */
 	__u16 nat_dport;   /* network order */
 	__u8 nat_dmac[6];
+	__u32 n_members;   /* a hub: its members are the entries just before it */
 };
 
 struct cast_table {
@@ -62,7 +68,7 @@ struct cast_table {
 	__u32 max_gen_added; /* the newest output's gen_added: flows whose last keyframe came
 			      * later have no output waiting (the fast path) */
 	__u32 _pad;
-	struct cast_out out[CAST_MAX_OUT];
+	struct cast_out out[CAST_TABLE_LEN];
 };
 
 /* Who runs the instance and what its output slots are: written and read by userspace only

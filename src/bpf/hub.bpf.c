@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * A cast's hub: the cast program sends one copy of a datagram into the hub device's ingress
+ * for a whole group of outputs that take the same edit; here, as generic XDP, the frame
+ * leaves on every port of the devmap, each port getting a plain skb_clone of one buffer (no
+ * per-copy data copy, which bpf_clone_redirect pays on every call).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, 1024); /* CAST_MAX_OUT */
+	__type(key, __u32);        /* output ifindex */
+	__type(value, __u32);      /* the same ifindex */
+} hub_ports SEC(".maps");
+
+SEC("xdp")
+int ecast_hub(struct xdp_md *ctx)
+{
+	return bpf_redirect_map(&hub_ports, 0, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

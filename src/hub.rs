@@ -1,0 +1,149 @@
+//! Hubs: a group of outputs that take the same copy (one policy, no dst=) gets it through one
+//! device. The cast program sends a single copy into the hub's ingress; the hub's generic XDP
+//! program (src/bpf/hub.bpf.c) broadcasts it to the group's ports with a plain skb_clone each,
+//! where bpf_clone_redirect would copy the whole datagram once per output. A hub is one end of a
+//! veth pair named `ech<input ifindex>-<n>` (its peer `...p` stays down) in the cast's namespace;
+//! the cast deletes them when it stops (`detach` does for one killed with -9).
+use std::{
+    mem::MaybeUninit,
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags};
+
+use crate::skel::{self, hub::*};
+
+/// Outputs of one policy from which they share a hub, unless `--hub-min` says otherwise. Below
+/// this the cost of the hop through the hub (a second pass through the input path) is not won back
+/// (bench: tc-xdp-hub against cast at N = 4 and 16).
+pub const MIN_MEMBERS: usize = 8;
+
+const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+
+/// The name of hub `n` of the cast on the interface `input_ifindex`.
+pub fn name(input_ifindex: u32, n: usize) -> String {
+    format!("{}{n}", prefix(input_ifindex))
+}
+
+fn prefix(input_ifindex: u32) -> String {
+    format!("ech{input_ifindex}-")
+}
+
+/// The hub devices of a cast, deleted when dropped.
+pub struct Hubs {
+    input_ifindex: u32,
+}
+
+impl Hubs {
+    /// Starts with no hub, deleting the ones a killed cast on the same input left.
+    pub fn new(input_ifindex: u32) -> Hubs {
+        remove_all(input_ifindex);
+        Hubs { input_ifindex }
+    }
+
+    /// Makes hub `n` and points it at `ports` (interface indexes). Returns its ifindex.
+    pub fn add(&mut self, n: usize, ports: &[u32]) -> Result<u32> {
+        let dev = name(self.input_ifindex, n);
+        if dev.len() > 15 {
+            bail!("hub name {dev} is longer than an interface name may be");
+        }
+        let peer = format!("{dev}p");
+        ip(&["link", "add", &dev, "mtu", "65535", "type", "veth", "peer", "name", &peer])?;
+        // No IPv6 chatter: the hub only carries the cast's frames.
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"), "1");
+        ip(&["link", "set", &dev, "up"])?;
+        let ifindex = crate::iface::index_of(&dev)?;
+        attach(ifindex, ports).with_context(|| format!("attaching the broadcast to hub {dev}"))?;
+        Ok(ifindex)
+    }
+}
+
+impl Drop for Hubs {
+    fn drop(&mut self) {
+        remove_all(self.input_ifindex);
+    }
+}
+
+/// Deletes every hub of the cast on `input_ifindex` (a veth pair goes with either end).
+/// Returns their names.
+pub fn remove_all(input_ifindex: u32) -> Vec<String> {
+    names(input_ifindex).into_iter().filter(|n| ip(&["link", "del", n]).is_ok()).collect()
+}
+
+/// The hubs of the cast on `input_ifindex`, as the kernel lists them (/sys/class/net shows the
+/// namespace sysfs was mounted in, not necessarily ours).
+pub fn names(input_ifindex: u32) -> Vec<String> {
+    let prefix = prefix(input_ifindex);
+    let Ok(all) = nix::net::if_::if_nameindex() else { return vec![] };
+    all.iter()
+        .map(|i| i.name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix) && !n.ends_with('p'))
+        .collect()
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip").args(args).output().context("running ip (install iproute2)")?;
+    if !out.status.success() {
+        bail!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+/// Attaches the broadcast program as generic XDP on `ifindex` (by netlink: it stays with the
+/// device, as a tc-attached cast stays after its process), with `ports` in its devmap.
+pub fn attach(ifindex: u32, ports: &[u32]) -> Result<()> {
+    attach_program(ifindex, &program(ports)?)
+}
+
+/// A broadcast program loaded with `ports` (interface indexes of this namespace) in its devmap.
+pub fn program(ports: &[u32]) -> Result<OwnedFd> {
+    let mut obj = MaybeUninit::uninit();
+    let skel = skel::open(HubSkelBuilder::default(), &mut obj)?.load().context("loading the hub program")?;
+    for p in ports {
+        skel.maps.hub_ports.update(&p.to_ne_bytes(), &p.to_ne_bytes(), MapFlags::ANY)?;
+    }
+    // The program (and through it the map) lives as long as this fd.
+    Ok(skel.progs.ecast_hub.as_fd().try_clone_to_owned()?)
+}
+
+/// Attaches `prog` as generic XDP on `ifindex` (of the current namespace).
+pub fn attach_program(ifindex: u32, prog: &OwnedFd) -> Result<()> {
+    // SAFETY: a loaded program's fd; NULL options are allowed.
+    let rc = unsafe {
+        libbpf_sys::bpf_xdp_attach(ifindex as i32, prog.as_raw_fd(), XDP_FLAGS_SKB_MODE, std::ptr::null())
+    };
+    if rc < 0 {
+        return Err(std::io::Error::from_raw_os_error(-rc)).context("bpf_xdp_attach");
+    }
+    Ok(())
+}
+
+/// Detaches what `attach` attached.
+pub fn detach(ifindex: u32) {
+    // SAFETY: plain netlink request.
+    unsafe { libbpf_sys::bpf_xdp_detach(ifindex as i32, XDP_FLAGS_SKB_MODE, std::ptr::null()) };
+}
+
+/// Takes `port` out of the broadcast of hub `hub_ifindex` (found through its XDP program, from
+/// any process), so that it receives no more copies from there.
+pub fn leave(hub_ifindex: u32, port: u32) -> Result<()> {
+    let mut opts = libbpf_sys::bpf_xdp_query_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_xdp_query_opts>() as _,
+        ..Default::default()
+    };
+    // SAFETY: opts is initialised and outlives the call.
+    let rc = unsafe { libbpf_sys::bpf_xdp_query(hub_ifindex as i32, XDP_FLAGS_SKB_MODE as i32, &mut opts) };
+    if rc < 0 || opts.skb_prog_id == 0 {
+        bail!("hub {hub_ifindex} has no broadcast program attached");
+    }
+    let ports = crate::installed::prog_map(opts.skb_prog_id, "hub_ports")
+        .context("the hub program's port map is gone")?;
+    match ports.delete(&port.to_ne_bytes()) {
+        Ok(()) => Ok(()),
+        // Already gone: the kernel drops the ports of a deleted interface itself.
+        Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).context("removing an output from its hub"),
+    }
+}
