@@ -1,9 +1,11 @@
 //! Hubs: a group of outputs that take the same copy (one policy, no dst=) gets it through one
 //! device. The cast program sends a single copy into the hub's ingress; the hub's generic XDP
 //! program (src/bpf/hub.bpf.c) broadcasts it to the group's ports with a plain skb_clone each,
-//! where bpf_clone_redirect would copy the whole datagram once per output. A hub is one end of a
-//! veth pair named `ech<input ifindex>-<n>` (its peer `...p` stays down) in the cast's namespace;
-//! the cast deletes them when it stops (`detach` does for one killed with -9).
+//! where bpf_clone_redirect would copy the whole datagram once per output. A hub has two ends,
+//! `ech<input ifindex>-<n>a` and `...b` (each one end of a veth pair whose peer `...p` stays down),
+//! in the cast's namespace: the table names one; a change of members is written to the other,
+//! which the next table then names, so each datagram sees one membership. The cast deletes
+//! them when it stops (`detach` does for one killed with -9).
 use std::{
     mem::MaybeUninit,
     os::fd::{AsFd, AsRawFd, OwnedFd},
@@ -22,9 +24,9 @@ pub const MIN_MEMBERS: usize = 8;
 
 const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 
-/// The name of hub `n` of the cast on the interface `input_ifindex`.
-pub fn name(input_ifindex: u32, n: usize) -> String {
-    format!("{}{n}", prefix(input_ifindex))
+/// The name of end `end` ('a' or 'b') of hub `n` of the cast on the interface `input_ifindex`.
+pub fn name(input_ifindex: u32, n: usize, end: char) -> String {
+    format!("{}{n}{end}", prefix(input_ifindex))
 }
 
 fn prefix(input_ifindex: u32) -> String {
@@ -43,20 +45,27 @@ impl Hubs {
         Hubs { input_ifindex }
     }
 
-    /// Makes hub `n` and points it at `ports` (interface indexes). Returns its ifindex.
+    /// Makes hub `n`, both ends pointing at `ports` (interface indexes). Returns the ifindex of
+    /// end a.
     pub fn add(&mut self, n: usize, ports: &[u32]) -> Result<u32> {
-        let dev = name(self.input_ifindex, n);
-        if dev.len() > 15 {
-            bail!("hub name {dev} is longer than an interface name may be");
+        let mut first = 0;
+        for end in ['a', 'b'] {
+            let dev = name(self.input_ifindex, n, end);
+            if dev.len() + 1 > 15 {
+                bail!("hub name {dev}p is longer than an interface name may be");
+            }
+            let peer = format!("{dev}p");
+            ip(&["link", "add", &dev, "mtu", "65535", "type", "veth", "peer", "name", &peer])?;
+            // No IPv6 chatter: the hub only carries the cast's frames.
+            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"), "1");
+            ip(&["link", "set", &dev, "up"])?;
+            let ifindex = crate::iface::index_of(&dev)?;
+            attach(ifindex, ports).with_context(|| format!("attaching the broadcast to hub {dev}"))?;
+            if first == 0 {
+                first = ifindex;
+            }
         }
-        let peer = format!("{dev}p");
-        ip(&["link", "add", &dev, "mtu", "65535", "type", "veth", "peer", "name", &peer])?;
-        // No IPv6 chatter: the hub only carries the cast's frames.
-        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"), "1");
-        ip(&["link", "set", &dev, "up"])?;
-        let ifindex = crate::iface::index_of(&dev)?;
-        attach(ifindex, ports).with_context(|| format!("attaching the broadcast to hub {dev}"))?;
-        Ok(ifindex)
+        Ok(first)
     }
 }
 
@@ -100,7 +109,10 @@ pub fn attach(ifindex: u32, ports: &[u32]) -> Result<()> {
 /// A broadcast program loaded with `ports` (interface indexes of this namespace) in its devmap.
 pub fn program(ports: &[u32]) -> Result<OwnedFd> {
     let mut obj = MaybeUninit::uninit();
-    let skel = skel::open(HubSkelBuilder::default(), &mut obj)?.load().context("loading the hub program")?;
+    let mut open = skel::open(HubSkelBuilder::default(), &mut obj)?;
+    // The broadcast walks every bucket of the map: as many as there are ports, not 1024.
+    open.maps.hub_ports.set_max_entries(ports.len().max(1) as u32)?;
+    let skel = open.load().context("loading the hub program")?;
     for p in ports {
         skel.maps.hub_ports.update(&p.to_ne_bytes(), &p.to_ne_bytes(), MapFlags::ANY)?;
     }
@@ -126,9 +138,19 @@ pub fn detach(ifindex: u32) {
     unsafe { libbpf_sys::bpf_xdp_detach(ifindex as i32, XDP_FLAGS_SKB_MODE, std::ptr::null()) };
 }
 
-/// Takes `port` out of the broadcast of hub `hub_ifindex` (found through its XDP program, from
-/// any process), so that it receives no more copies from there.
-pub fn leave(hub_ifindex: u32, port: u32) -> Result<()> {
+/// The other end of the hub whose end is `hub_ifindex`.
+pub fn other_end(hub_ifindex: u32) -> Result<u32> {
+    let name = crate::iface::name_of(hub_ifindex).with_context(|| format!("hub {hub_ifindex} is gone"))?;
+    let other = match name.strip_suffix('a') {
+        Some(base) => format!("{base}b"),
+        None => format!("{}a", name.strip_suffix('b').with_context(|| format!("{name} is no hub"))?),
+    };
+    crate::iface::index_of(&other)
+}
+
+/// Makes `ports` the members of the hub end `hub_ifindex` (found through its XDP program, from
+/// any process). Only for an end that no table in use names.
+pub fn set_ports(hub_ifindex: u32, ports: &[u32]) -> Result<()> {
     let mut opts = libbpf_sys::bpf_xdp_query_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_xdp_query_opts>() as _,
         ..Default::default()
@@ -138,12 +160,13 @@ pub fn leave(hub_ifindex: u32, port: u32) -> Result<()> {
     if rc < 0 || opts.skb_prog_id == 0 {
         bail!("hub {hub_ifindex} has no broadcast program attached");
     }
-    let ports = crate::installed::prog_map(opts.skb_prog_id, "hub_ports")
+    let map = crate::installed::prog_map(opts.skb_prog_id, "hub_ports")
         .context("the hub program's port map is gone")?;
-    match ports.delete(&port.to_ne_bytes()) {
-        Ok(()) => Ok(()),
-        // Already gone: the kernel drops the ports of a deleted interface itself.
-        Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).context("removing an output from its hub"),
+    for k in map.keys().collect::<Vec<_>>() {
+        let _ = map.delete(&k); // a port the kernel removed meanwhile is gone already
     }
+    for p in ports {
+        map.update(&p.to_ne_bytes(), &p.to_ne_bytes(), MapFlags::ANY).context("setting a hub's members")?;
+    }
+    Ok(())
 }

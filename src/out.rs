@@ -107,7 +107,7 @@ pub fn run(cmd: &OutCmd) -> Result<()> {
     let name = match cmd {
         OutCmd::Add { name, .. } | OutCmd::Del { name, .. } | OutCmd::Set { name, .. } => name,
     };
-    let message = change(name, |inst, bss, outs, gen| edit(cmd, name, inst, bss, outs, gen).map(Some))?;
+    let message = change(name, |c| edit(cmd, name, c).map(Some))?;
     println!("{}", message.unwrap_or_default());
     Ok(())
 }
@@ -117,7 +117,8 @@ pub fn run(cmd: &OutCmd) -> Result<()> {
 /// with its index receives the stream; a renamed one is known by its new name. Returns what
 /// changed, one line each.
 pub fn follow_links(name: &str) -> Result<Vec<String>> {
-    let said = change(name, |_, bss, outs, _| {
+    let said = change(name, |c| {
+        let (bss, outs) = (&mut *c.bss, &mut *c.outs);
         let mut said = Vec::new();
         outs.retain(|&slot, o| {
             let known = pins::cstr(&bss.cast_meta.slot_name[slot as usize]);
@@ -144,6 +145,16 @@ pub fn follow_links(name: &str) -> Result<Vec<String>> {
 
 type Outputs = BTreeMap<u32, types::cast_out>;
 
+/// What a change of a running cast works on: its maps, the table in use (a copy: a hub entry
+/// may be pointed at the hub's other end), the outputs by slot, and the new generation.
+struct Change<'a> {
+    inst: &'a Instance,
+    bss: &'a mut types::bss,
+    cur: &'a mut types::cast_table,
+    outs: &'a mut Outputs,
+    gen: u32,
+}
+
 /// Packets in flight finish with the table they started with well within this.
 const TABLE_GRACE: Duration = Duration::from_millis(20);
 
@@ -152,10 +163,7 @@ const TABLE_GRACE: Duration = Duration::from_millis(20);
 /// at least TABLE_GRACE ago (else this waits), so no packet in flight still reads it; with
 /// CAST_TABLES in rotation, hundreds of changes a second need no wait. `edit` returns what it
 /// did, or None when nothing changed.
-fn change<T>(
-    name: &str,
-    edit: impl FnOnce(&Instance, &mut types::bss, &mut Outputs, u32) -> Result<Option<T>>,
-) -> Result<Option<T>> {
+fn change<T>(name: &str, edit: impl FnOnce(&mut Change) -> Result<Option<T>>) -> Result<Option<T>> {
     let inst = Instance::open(name)?;
     let _lock = inst.lock()?;
     let mut bss = inst.read_bss()?;
@@ -167,11 +175,12 @@ fn change<T>(
         )));
     }
     let active = bss.cast_active as usize % bss.cast_tabs.len();
-    let cur = bss.cast_tabs[active];
+    let mut cur = bss.cast_tabs[active];
     // The outputs by slot, as the kernel has them now.
     let mut outs: Outputs = crate::table::outputs(&cur).map(|o| (o.slot, *o)).collect();
     let gen = cur.gen + 1;
-    let Some(message) = edit(&inst, &mut bss, &mut outs, gen)? else { return Ok(None) };
+    let mut c = Change { inst: &inst, bss: &mut bss, cur: &mut cur, outs: &mut outs, gen };
+    let Some(message) = edit(&mut c)? else { return Ok(None) };
     let table = crate::table::build(&cur, outs.into_values().collect(), gen)?;
     let next = (active + 1) % bss.cast_tabs.len();
     let since = monotonic().saturating_sub(Duration::from_nanos(bss.cast_meta.retired_ns[next]));
@@ -191,14 +200,9 @@ fn monotonic() -> Duration {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map(Duration::from).unwrap_or_default()
 }
 
-fn edit(
-    cmd: &OutCmd,
-    name: &str,
-    inst: &Instance,
-    bss: &mut types::bss,
-    outs: &mut Outputs,
-    gen: u32,
-) -> Result<String> {
+fn edit(cmd: &OutCmd, name: &str, c: &mut Change) -> Result<String> {
+    let (inst, gen) = (c.inst, c.gen);
+    let (bss, cur, outs) = (&mut *c.bss, &mut *c.cur, &mut *c.outs);
     let slot_of = |bss: &types::bss, iface: &str| {
         (0..bss.cast_meta.n_slots).find(|&s| pins::cstr(&bss.cast_meta.slot_name[s as usize]) == iface)
     };
@@ -248,7 +252,7 @@ fn edit(
                 input(format!("{output} is not an output of {name} (`ebpf-cast stats {name}` lists them)"))
             })?;
             if let Some(mut o) = outs.remove(&slot) {
-                leave_hub(bss, &mut o)?;
+                leave_hub(bss, cur, &mut o)?;
             }
             pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], "");
             format!("removed {output} from {name}")
@@ -258,30 +262,49 @@ fn edit(
                 input(format!("{output} is not an output of {name} (`ebpf-cast stats {name}` lists them)"))
             })?;
             let o = outs.get_mut(&slot).context("slot without a table entry")?;
-            // More frames from now, or a gap while it leaves its hub: only from a keyframe on.
-            let restart = policy.level() < o.level || leave_hub(bss, o)?;
-            o.level = policy.level();
-            if restart {
-                o.gen_added = gen;
+            leave_hub(bss, cur, o)?;
+            if policy.level() < o.level {
+                o.gen_added = gen; // more frames from now: only from a keyframe on
             }
+            o.level = policy.level();
             bss.cast_meta.slot_level[slot as usize] = o.level;
             format!("{output} of {name} now has policy {policy}")
         }
     })
 }
 
-/// Takes an output out of its hub's broadcast before the table changes (so that no copy of a
-/// datagram reaches it twice). Returns whether it was a hub's member.
-fn leave_hub(bss: &types::bss, o: &mut types::cast_out) -> Result<bool> {
+/// Frames sent to a hub may wait in the CPU's backlog a while before they are broadcast: a
+/// hub end is rewritten only this long after the last table that named it was retired.
+const HUB_GRACE: Duration = Duration::from_millis(100);
+
+/// Takes an output out of its hub: the hub's other end gets the remaining members, and the
+/// new table names that end, so each datagram reaches the output once, by the hub or directly.
+fn leave_hub(bss: &types::bss, cur: &mut types::cast_table, o: &mut types::cast_out) -> Result<()> {
     if o.flags & crate::table::OUT_VIA_HUB == 0 {
-        return Ok(false);
-    }
-    let cur = &bss.cast_tabs[bss.cast_active as usize % bss.cast_tabs.len()];
-    if let Some(hub) = crate::table::hub_of(cur, o.level) {
-        crate::hub::leave(hub.ifindex, o.ifindex)?;
+        return Ok(());
     }
     o.flags &= !crate::table::OUT_VIA_HUB;
-    Ok(true)
+    let n = cur.n_out as usize;
+    let Some(h) =
+        cur.out[..n].iter().position(|e| e.flags & crate::table::OUT_HUB != 0 && e.level == o.level)
+    else {
+        return Ok(());
+    };
+    let members: Vec<u32> = crate::table::outputs(cur)
+        .filter(|m| m.flags & crate::table::OUT_VIA_HUB != 0 && m.level == o.level && m.slot != o.slot)
+        .map(|m| m.ifindex)
+        .collect();
+    // The other end was last named by a table older than the one in use.
+    let tabs = bss.cast_tabs.len();
+    let prev = (bss.cast_active as usize + tabs - 1) % tabs;
+    let since = monotonic().saturating_sub(Duration::from_nanos(bss.cast_meta.retired_ns[prev]));
+    if let Some(wait) = HUB_GRACE.checked_sub(since) {
+        std::thread::sleep(wait);
+    }
+    let other = crate::hub::other_end(cur.out[h].ifindex)?;
+    crate::hub::set_ports(other, &members)?;
+    cur.out[h].ifindex = other;
+    Ok(())
 }
 
 /// The MAC for a NAT output: given, or from the neighbour table.

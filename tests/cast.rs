@@ -85,12 +85,13 @@ fn check_capture(clip: &Path, kinds: &[Kind], policy: &str, level: u16, capture:
 }
 
 fn cast_one_clip(name: &str, args: &str) {
-    cast_clip_in_datagrams_of(name, args, 7);
+    cast_clip_in_datagrams_of(name, args, 7, &[]);
 }
 
 /// Casts a clip sent in datagrams of `per_dgram` TS packets (more than 7 need jumbo frames: every
-/// link then gets MTU 9000) to one output per policy, and checks every output.
-fn cast_clip_in_datagrams_of(name: &str, args: &str, per_dgram: usize) {
+/// link then gets MTU 9000) to one output per policy, and checks every output. `extra`: more
+/// arguments for the cast.
+fn cast_clip_in_datagrams_of(name: &str, args: &str, per_dgram: usize, extra: &[&str]) {
     if !need_root() {
         return;
     }
@@ -104,7 +105,7 @@ fn cast_clip_in_datagrams_of(name: &str, args: &str, per_dgram: usize) {
     let specs: Vec<String> = t.outputs.iter().zip(POLICIES).map(|(o, (p, _))| format!("{o}:{p}")).collect();
     let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
     rx.iter().for_each(big_rcvbuf);
-    let cast = start_cast(&t, &specs, &[]);
+    let cast = start_cast(&t, &specs, extra);
     let sent = send_ts(&t.cam, 4000, 5000, ts.clone(), per_dgram);
     std::thread::sleep(Duration::from_millis(300));
     let stats = stop(cast);
@@ -140,7 +141,20 @@ fn cast_clip_in_datagrams_of(name: &str, args: &str, per_dgram: usize) {
 /// Jumbo frames: 47 TS packets fill MTU 9000. Every policy holds as in 7-packet datagrams.
 #[test]
 fn h264_in_jumbo_datagrams() {
-    cast_clip_in_datagrams_of("h264-bpyramid-aac", H264_BPYRAMID_AAC, 47);
+    cast_clip_in_datagrams_of("h264-bpyramid-aac", H264_BPYRAMID_AAC, 47, &[]);
+}
+
+/// Every policy through a hub of its own (`--hub-min 1`): the hub's broadcast path holds every
+/// policy as the direct copies do.
+#[test]
+fn h264_through_hubs() {
+    cast_clip_in_datagrams_of("h264-bpyramid-aac", H264_BPYRAMID_AAC, 7, &["--hub-min", "1"]);
+}
+
+/// The same in jumbo datagrams, H.265.
+#[test]
+fn h265_jumbo_through_hubs() {
+    cast_clip_in_datagrams_of("h265-aac", H265_AAC, 20, &["--hub-min", "1"]);
 }
 
 /// More TS packets than the program edits (64): such a datagram may carry any frame, so it
@@ -168,7 +182,7 @@ fn datagrams_too_large_to_edit_reach_only_all_outputs() {
 
 #[test]
 fn h265_in_datagrams_of_20_ts_packets() {
-    cast_clip_in_datagrams_of("h265-aac", H265_AAC, 20);
+    cast_clip_in_datagrams_of("h265-aac", H265_AAC, 20, &[]);
 }
 
 #[test]

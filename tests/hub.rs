@@ -1,7 +1,7 @@
 //! Hubs: outputs of one policy (from --hub-min of them) get their copies through one hub device
 //! whose XDP program broadcasts them. Numbered datagrams flow while members leave the hub; every
-//! other member still gets each datagram exactly once and in order, stats agree with the
-//! receivers, and the hub devices go with the cast.
+//! output still gets each datagram exactly once and in order (until it is removed), stats agree
+//! with the receivers, and the hub devices go with the cast.
 mod common;
 
 use common::{control::*, *};
@@ -43,11 +43,11 @@ fn members_leave_a_hub_and_the_others_get_every_datagram_once() {
     let cast = t.start_cast(&args);
     let hub = format!("ech{}-0", t.edge.ip("-o link show in0").split(':').next().unwrap().trim());
     let before = hubs(&t);
-    assert!(
-        before.iter().any(|l| l.contains(&format!(": {hub}@")) && l.contains("xdpgeneric")),
-        "{before:?}"
-    );
-    assert_eq!(before.len(), 2, "one veth pair for the one hub: {before:?}");
+    for end in ["a", "b"] {
+        let dev = format!(": {hub}{end}@");
+        assert!(before.iter().any(|l| l.contains(&dev) && l.contains("xdpgeneric")), "{dev}: {before:?}");
+    }
+    assert_eq!(before.len(), 4, "two veth pairs (the hub's two ends) for the one hub: {before:?}");
 
     let sent = with_traffic(&t, 2000, 1.5, || {
         t.ok(&["out", "del", "cam1", "o9"]);
@@ -69,12 +69,9 @@ fn members_leave_a_hub_and_the_others_get_every_datagram_once() {
     // o9 left: what it got before, in order, and nothing after.
     assert!(increasing(&per[8]) && !per[8].is_empty() && per[8].len() < sent.len(), "o9");
     // o8 left the hub for a policy of its own (numbered datagrams are not TS: it still gets
-    // them all): in order, none twice, to the end; at most the datagrams in flight while it
-    // left were missed.
-    assert!(increasing(&per[7]), "o8: a duplicate or a reordering");
-    assert_eq!(per[7].last(), sent.last(), "o8 gets the stream after leaving the hub");
-    assert!(sent.len() - per[7].len() <= 20, "o8 missed {} datagrams", sent.len() - per[7].len());
-    assert!(packets(&stats, "o8") >= per[7].len() as u64, "{stats}");
+    // them all): the switch from the hub to its own copies loses and repeats nothing.
+    assert!(per[7] == sent, "o8 got {} of {} datagrams, or not in order", per[7].len(), sent.len());
+    assert_eq!(packets(&stats, "o8"), sent.len() as u64);
 
     cast.signal(Signal::SIGTERM);
     let (rest, status) = cast.finish(Duration::from_secs(10));
@@ -114,10 +111,10 @@ fn detach_removes_the_hubs_of_a_killed_cast() {
     let args: Vec<String> = (1..=8).flat_map(|i| ["--to".into(), format!("o{i}")]).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let cast = t.start_cast(&args);
-    assert_eq!(hubs(&t).len(), 2, "a hub for 8 outputs of one policy");
+    assert_eq!(hubs(&t).len(), 4, "a hub (two veth pairs) for 8 outputs of one policy");
     cast.signal(Signal::SIGKILL);
     let _ = cast.finish(Duration::from_secs(10));
-    assert_eq!(hubs(&t).len(), 2, "a killed cast cannot remove its hub");
+    assert_eq!(hubs(&t).len(), 4, "a killed cast cannot remove its hub");
     let out = t.ok(&["detach", "in0"]);
     assert!(out.contains("removed hub ech"), "{out}");
     assert_eq!(hubs(&t), Vec::<String>::new());

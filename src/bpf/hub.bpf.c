@@ -10,7 +10,7 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
-	__uint(max_entries, 1024); /* CAST_MAX_OUT */
+	__uint(max_entries, 1024); /* set to the number of ports at load */
 	__type(key, __u32);        /* output ifindex */
 	__type(value, __u32);      /* the same ifindex */
 } hub_ports SEC(".maps");
