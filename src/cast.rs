@@ -129,7 +129,7 @@ fn entry(o: &Output) -> types::cast_out {
 /// The table a cast starts with: the outputs of each level with at least `hub_min` of them
 /// (without NAT) get a hub.
 fn first_table(cfg: &CastConfig) -> Result<(types::cast_table, Hubs)> {
-    let mut hubs = Hubs::new(cfg.input.index);
+    let hubs = Hubs::new(cfg.input.index);
     let mut entries: Vec<types::cast_out> = cfg.outputs.iter().map(entry).collect();
     let mut by_level: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
     for (i, e) in entries.iter().enumerate() {
@@ -141,7 +141,7 @@ fn first_table(cfg: &CastConfig) -> Result<(types::cast_table, Hubs)> {
     let groups = by_level.into_iter().filter(|(_, m)| cfg.hub_min > 0 && m.len() >= cfg.hub_min);
     for (n, (level, members)) in groups.enumerate() {
         let ports: Vec<u32> = members.iter().map(|&i| entries[i].ifindex).collect();
-        let ifindex = hubs.add(n, &ports)?;
+        let ifindex = hubs.add(&ports)?;
         for &i in &members {
             entries[i].flags |= table::OUT_VIA_HUB;
         }
@@ -221,7 +221,7 @@ pub struct CastConfig {
 pub struct Caster<'obj> {
     skel: CastSkel<'obj>,
     attachment: attach::Attachment,
-    _hubs: Hubs, // after the attachment: deleted once nothing sends to them
+    hubs: Hubs, // after the attachment: deleted once nothing sends to them
 }
 
 impl<'obj> Caster<'obj> {
@@ -255,7 +255,7 @@ impl<'obj> Caster<'obj> {
             meta.slot_level[o.slot as usize] = o.policy.level();
         }
         let attachment = attach::attach(&skel.progs.ecast_cast_in, &cfg.input, cfg.attach)?;
-        Ok(Caster { skel, attachment, _hubs: hubs })
+        Ok(Caster { skel, attachment, hubs })
     }
 
     /// Pins the instance's maps under /sys/fs/bpf/ebpf-cast/NAME (removed when dropped).
@@ -269,6 +269,10 @@ impl<'obj> Caster<'obj> {
 
     pub fn hook(&self) -> attach::Hook {
         self.attachment.hook
+    }
+
+    pub fn hubs(&self) -> &Hubs {
+        &self.hubs
     }
 
     pub fn stats(&self) -> Result<Stats> {
@@ -311,13 +315,19 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
 
     print_outputs(&cfg, args, caster.hook(), &backlog);
     let input_index = cfg.input.index;
+    let mut flows = crate::out::FlowWatch::default();
     stop.watch_until_stopped(
         args.run.interval()?,
         |last| {
             caster.stats()?.print(&cfg.name, args.run.json, last);
             Ok(())
         },
-        || follow_links(&cfg.name, &cfg.input.name, input_index, args.run.json),
+        || {
+            follow_links(&cfg.name, &cfg.input.name, input_index, args.run.json)?;
+            let joined = crate::out::gather(&cfg.name, caster.hubs(), cfg.hub_min, &mut flows)?;
+            say(&cfg.name, "hub", &joined, args.run.json);
+            Ok(())
+        },
     )?;
     drop(pinned);
     drop(caster);
@@ -334,15 +344,20 @@ fn follow_links(name: &str, input_name: &str, input_index: u32, json: bool) -> R
              attached any more, so the cast {name} stops"
         );
     }
-    for line in crate::out::follow_links(name)? {
+    say(name, "link", &crate::out::follow_links(name)?, json);
+    Ok(())
+}
+
+/// Tells what changed by itself: lines, or JSON events of kind `event`.
+fn say(name: &str, event: &str, lines: &[String], json: bool) {
+    for line in lines {
         if json {
-            println!("{}", serde_json::json!({"event": "link", "cast": name, "message": line}));
+            println!("{}", serde_json::json!({"event": event, "cast": name, "message": line}));
         } else {
             println!("{line}");
         }
         let _ = std::io::stdout().flush();
     }
-    Ok(())
 }
 
 /// One live instance per name; the pins of a dead one are replaced.

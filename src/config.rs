@@ -288,6 +288,10 @@ dst = "10.79.2.2:6000"
             [("o1".into(), "o1".into()), ("o2".into(), "o2:key,dst=10.79.2.2:6000".into())]
         );
         assert_eq!(cast.args().to.len(), 2);
+        assert_eq!(cast.args().hub_min, crate::hub::MIN_MEMBERS, "hubs by default");
+        let no_hubs =
+            parse("[[cast]]\ninput = \"in0\"\nhub_min = 0\n[[cast.output]]\ninterface = \"o1\"\n").unwrap();
+        assert_eq!(no_hubs.casts[0].args().hub_min, 0);
     }
 
     #[test]

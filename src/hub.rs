@@ -36,18 +36,21 @@ fn prefix(input_ifindex: u32) -> String {
 /// The hub devices of a cast, deleted when dropped.
 pub struct Hubs {
     input_ifindex: u32,
+    made: std::cell::Cell<usize>,
 }
 
 impl Hubs {
     /// Starts with no hub, deleting the ones a killed cast on the same input left.
     pub fn new(input_ifindex: u32) -> Hubs {
         remove_all(input_ifindex);
-        Hubs { input_ifindex }
+        Hubs { input_ifindex, made: Default::default() }
     }
 
-    /// Makes hub `n`, both ends pointing at `ports` (interface indexes). Returns the ifindex of
+    /// Makes a hub, both ends pointing at `ports` (interface indexes). Returns the ifindex of
     /// end a.
-    pub fn add(&mut self, n: usize, ports: &[u32]) -> Result<u32> {
+    pub fn add(&self, ports: &[u32]) -> Result<u32> {
+        let n = self.made.get();
+        self.made.set(n + 1);
         let mut first = 0;
         for end in ['a', 'b'] {
             let dev = name(self.input_ifindex, n, end);
@@ -101,7 +104,8 @@ fn ip(args: &[&str]) -> Result<()> {
 }
 
 /// Attaches the broadcast program as generic XDP on `ifindex` (by netlink: it stays with the
-/// device, as a tc-attached cast stays after its process), with `ports` in its devmap.
+/// device, as a tc-attached cast stays after its process), with `ports` in its devmap; a
+/// program already there is replaced (how an idle hub end gets new members, from any process).
 pub fn attach(ifindex: u32, ports: &[u32]) -> Result<()> {
     attach_program(ifindex, &program(ports)?)
 }
@@ -146,27 +150,4 @@ pub fn other_end(hub_ifindex: u32) -> Result<u32> {
         None => format!("{}a", name.strip_suffix('b').with_context(|| format!("{name} is no hub"))?),
     };
     crate::iface::index_of(&other)
-}
-
-/// Makes `ports` the members of the hub end `hub_ifindex` (found through its XDP program, from
-/// any process). Only for an end that no table in use names.
-pub fn set_ports(hub_ifindex: u32, ports: &[u32]) -> Result<()> {
-    let mut opts = libbpf_sys::bpf_xdp_query_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_xdp_query_opts>() as _,
-        ..Default::default()
-    };
-    // SAFETY: opts is initialised and outlives the call.
-    let rc = unsafe { libbpf_sys::bpf_xdp_query(hub_ifindex as i32, XDP_FLAGS_SKB_MODE as i32, &mut opts) };
-    if rc < 0 || opts.skb_prog_id == 0 {
-        bail!("hub {hub_ifindex} has no broadcast program attached");
-    }
-    let map = crate::installed::prog_map(opts.skb_prog_id, "hub_ports")
-        .context("the hub program's port map is gone")?;
-    for k in map.keys().collect::<Vec<_>>() {
-        let _ = map.delete(&k); // a port the kernel removed meanwhile is gone already
-    }
-    for p in ports {
-        map.update(&p.to_ne_bytes(), &p.to_ne_bytes(), MapFlags::ANY).context("setting a hub's members")?;
-    }
-    Ok(())
 }

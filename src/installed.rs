@@ -218,19 +218,10 @@ fn boot_time_to_unix(since_boot: Duration) -> u64 {
 
 /// A map of an attached program whose name (the kernel keeps 15 characters) passes `want`.
 fn map_where(inst: &Installed, want: impl Fn(&str) -> bool) -> Option<libbpf_rs::MapHandle> {
-    map_among(&inst.map_ids, want)
-}
-
-fn map_among(ids: &[u32], want: impl Fn(&str) -> bool) -> Option<libbpf_rs::MapHandle> {
-    ids.iter().find_map(|&id| {
+    inst.map_ids.iter().find_map(|&id| {
         let map = libbpf_rs::MapHandle::from_map_id(id).ok()?;
         want(&map.name().to_string_lossy()).then_some(map)
     })
-}
-
-/// A map of program `prog_id` by name.
-pub fn prog_map(prog_id: u32, name: &str) -> Option<libbpf_rs::MapHandle> {
-    map_among(&prog_info(prog_id)?.map_ids, |n| n == name)
 }
 
 /// Finds a map of an attached program by name.

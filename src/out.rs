@@ -2,7 +2,12 @@
 //! pinned tables while packets flow. The new table is written into the inactive half, then
 //! made active with one store; an added output (or one whose policy changes) waits for each
 //! flow's next keyframe, so a decoder there starts clean.
-use std::{collections::BTreeMap, net::SocketAddrV4, str::FromStr, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::SocketAddrV4,
+    str::FromStr,
+    time::Duration,
+};
 
 use anyhow::{Context, Result};
 
@@ -14,6 +19,7 @@ use crate::{
     policy::Policy,
     preflight,
     skel::cast::types,
+    table::{OUT_HUB, OUT_NAT, OUT_VIA_HUB},
 };
 
 #[derive(Debug, clap::Subcommand)]
@@ -280,31 +286,116 @@ const HUB_GRACE: Duration = Duration::from_millis(100);
 /// Takes an output out of its hub: the hub's other end gets the remaining members, and the
 /// new table names that end, so each datagram reaches the output once, by the hub or directly.
 fn leave_hub(bss: &types::bss, cur: &mut types::cast_table, o: &mut types::cast_out) -> Result<()> {
-    if o.flags & crate::table::OUT_VIA_HUB == 0 {
+    if o.flags & OUT_VIA_HUB == 0 {
         return Ok(());
     }
-    o.flags &= !crate::table::OUT_VIA_HUB;
-    let n = cur.n_out as usize;
-    let Some(h) =
-        cur.out[..n].iter().position(|e| e.flags & crate::table::OUT_HUB != 0 && e.level == o.level)
-    else {
-        return Ok(());
-    };
+    o.flags &= !OUT_VIA_HUB;
+    let Some(h) = hub_index(cur, o.level) else { return Ok(()) };
     let members: Vec<u32> = crate::table::outputs(cur)
-        .filter(|m| m.flags & crate::table::OUT_VIA_HUB != 0 && m.level == o.level && m.slot != o.slot)
+        .filter(|m| m.flags & OUT_VIA_HUB != 0 && m.level == o.level && m.slot != o.slot)
         .map(|m| m.ifindex)
         .collect();
-    // The other end was last named by a table older than the one in use.
+    repoint_hub(bss, &mut cur.out[h], &members)
+}
+
+fn hub_index(t: &types::cast_table, level: u16) -> Option<usize> {
+    t.out[..t.n_out as usize].iter().position(|e| e.flags & OUT_HUB != 0 && e.level == level)
+}
+
+/// Gives the hub's idle end the members `members`, and points the hub entry `hub` (of the next
+/// table) at it.
+fn repoint_hub(bss: &types::bss, hub: &mut types::cast_out, members: &[u32]) -> Result<()> {
+    // The idle end was last named by a table older than the one in use.
     let tabs = bss.cast_tabs.len();
     let prev = (bss.cast_active as usize + tabs - 1) % tabs;
     let since = monotonic().saturating_sub(Duration::from_nanos(bss.cast_meta.retired_ns[prev]));
     if let Some(wait) = HUB_GRACE.checked_sub(since) {
         std::thread::sleep(wait);
     }
-    let other = crate::hub::other_end(cur.out[h].ifindex)?;
-    crate::hub::set_ports(other, &members)?;
-    cur.out[h].ifindex = other;
+    let other = crate::hub::other_end(hub.ifindex)?;
+    crate::hub::attach(other, members)?;
+    hub.ifindex = other;
     Ok(())
+}
+
+/// The packet counts of a cast's flows at the owner's last look: a flow whose count moved since
+/// is live.
+#[derive(Default)]
+pub struct FlowWatch(HashMap<Vec<u8>, u64>);
+
+/// Moves outputs that take the same copies as a hub's members into that hub, or makes a hub for
+/// `hub_min` of them: outputs without dst= that every live video flow has shown a keyframe since
+/// they were added (before that, they wait for one on their own). Run by the cast's own process
+/// every second. Returns what changed, one line each.
+pub fn gather(
+    name: &str,
+    hubs: &crate::hub::Hubs,
+    hub_min: usize,
+    watch: &mut FlowWatch,
+) -> Result<Vec<String>> {
+    if hub_min == 0 {
+        return Ok(vec![]);
+    }
+    use libbpf_rs::MapCore;
+    let inst = Instance::open(name)?;
+    // Outputs added up to this generation have joined every live flow that carries video.
+    let mut joined = u32::MAX;
+    let mut now = HashMap::new();
+    for k in inst.flows.keys() {
+        let Some(v) = inst.flows.lookup(&k, libbpf_rs::MapFlags::ANY)? else { continue };
+        let f: types::cast_flow = crate::skel::from_bytes(&v).context("cast_flow size")?;
+        if watch.0.get(&k) != Some(&f.packets) && f.video_pid != crate::mpegts::PID_NONE {
+            joined = joined.min(f.key_gen);
+        }
+        now.insert(k, f.packets);
+    }
+    watch.0 = now;
+    let said = change(name, |c| {
+        let mut said = Vec::new();
+        let levels: std::collections::BTreeSet<u16> = c.outs.values().map(|o| o.level).collect();
+        for level in levels {
+            let ready: Vec<u32> = c
+                .outs
+                .values()
+                .filter(|o| {
+                    o.level == level && o.flags & (OUT_NAT | OUT_VIA_HUB) == 0 && o.gen_added <= joined
+                })
+                .map(|o| o.slot)
+                .collect();
+            let hub = hub_index(c.cur, level);
+            if ready.is_empty() || (hub.is_none() && ready.len() < hub_min) {
+                continue;
+            }
+            let joining = |o: &&types::cast_out| {
+                o.level == level && (o.flags & OUT_VIA_HUB != 0 || ready.contains(&o.slot))
+            };
+            let members: Vec<u32> = c.outs.values().filter(joining).map(|o| o.ifindex).collect();
+            let gen_added = c.outs.values().filter(joining).map(|o| o.gen_added).max().unwrap_or(0);
+            match hub {
+                Some(h) => {
+                    repoint_hub(c.bss, &mut c.cur.out[h], &members)?;
+                    c.cur.out[h].gen_added = c.cur.out[h].gen_added.max(gen_added);
+                }
+                None => {
+                    let n = c.cur.n_out as usize;
+                    let ifindex = hubs.add(&members)?;
+                    c.cur.out[n] =
+                        types::cast_out { ifindex, level, flags: OUT_HUB, gen_added, ..Default::default() };
+                    c.cur.n_out += 1;
+                }
+            }
+            for slot in &ready {
+                if let Some(o) = c.outs.get_mut(slot) {
+                    o.flags |= OUT_VIA_HUB;
+                }
+            }
+            let names: Vec<String> =
+                ready.iter().map(|&s| pins::cstr(&c.bss.cast_meta.slot_name[s as usize])).collect();
+            said.push(format!("{} of {name} now get their copies through a hub", names.join(", ")));
+        }
+        Ok((!said.is_empty()).then_some(said))
+    })?;
+    Ok(said.unwrap_or_default())
 }
 
 /// The MAC for a NAT output: given, or from the neighbour table.
@@ -317,7 +408,7 @@ pub fn nat_mac(dev: &str, dst: &SocketAddrV4, given: Option<[u8; 6]>) -> Result<
 
 /// Makes a table entry rewrite its copies to `dst` and `mac`.
 pub fn set_nat(o: &mut types::cast_out, dst: SocketAddrV4, mac: [u8; 6]) {
-    o.flags = crate::table::OUT_NAT;
+    o.flags = OUT_NAT;
     o.nat_daddr = u32::from_ne_bytes(dst.ip().octets());
     o.nat_dport = dst.port().to_be();
     o.nat_dmac = mac;

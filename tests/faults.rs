@@ -40,17 +40,6 @@ fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
-/// Strictly increasing: nothing twice, nothing out of order.
-fn increasing(s: &[u32]) -> bool {
-    s.windows(2).all(|w| w[1] > w[0])
-}
-
-fn stop_cast(cast: Proc) {
-    cast.signal(Signal::SIGTERM);
-    let (rest, status) = cast.finish(Duration::from_secs(10));
-    assert!(status.success(), "cast exited with {status}: {rest}");
-}
-
 #[test]
 fn outputs_set_down_moved_renamed_or_deleted_disturb_no_other() {
     if !need_root() {

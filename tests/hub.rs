@@ -20,13 +20,16 @@ fn packets(stats: &Value, name: &str) -> u64 {
     output(stats, name)["packets"].as_u64().unwrap()
 }
 
-fn increasing(s: &[u32]) -> bool {
-    s.windows(2).all(|w| w[1] > w[0])
-}
-
 /// The hub devices in the edge namespace, with their XDP mode.
 fn hubs(t: &Edge) -> Vec<String> {
     t.edge.ip("-o -d link show").lines().filter(|l| l.contains(": ech")).map(String::from).collect()
+}
+
+/// `cast` to o1..=n (policy all), then `extra` arguments.
+fn start_all(t: &Edge, n: usize, extra: &[&str]) -> Proc {
+    let mut args: Vec<String> = (1..=n).flat_map(|i| ["--to".into(), format!("o{i}")]).collect();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    t.start_cast(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 #[test]
@@ -37,10 +40,7 @@ fn members_leave_a_hub_and_the_others_get_every_datagram_once() {
     let t = Edge::new(10, EDGE_IP, CAM_IP);
     let rx = t.receivers();
     // o1..o9 take everything: one hub; o10 alone with its policy: no hub.
-    let mut args: Vec<String> = (1..=9).flat_map(|i| ["--to".into(), format!("o{i}")]).collect();
-    args.extend(["--to".into(), "o10:key".into(), "--port".into(), "5000".into()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let cast = t.start_cast(&args);
+    let cast = start_all(&t, 9, &["--to", "o10:key", "--port", "5000"]);
     let hub = format!("ech{}-0", t.edge.ip("-o link show in0").split(':').next().unwrap().trim());
     let before = hubs(&t);
     for end in ["a", "b"] {
@@ -73,9 +73,7 @@ fn members_leave_a_hub_and_the_others_get_every_datagram_once() {
     assert!(per[7] == sent, "o8 got {} of {} datagrams, or not in order", per[7].len(), sent.len());
     assert_eq!(packets(&stats, "o8"), sent.len() as u64);
 
-    cast.signal(Signal::SIGTERM);
-    let (rest, status) = cast.finish(Duration::from_secs(10));
-    assert!(status.success(), "cast exited with {status}: {rest}");
+    stop_cast(cast);
     assert_eq!(hubs(&t), Vec::<String>::new(), "hub devices left behind");
     t.assert_clean();
 }
@@ -87,18 +85,13 @@ fn hub_min_zero_makes_no_hub() {
     }
     let t = Edge::new(8, EDGE_IP, CAM_IP);
     let rx = t.receivers();
-    let mut args: Vec<String> = (1..=8).flat_map(|i| ["--to".into(), format!("o{i}")]).collect();
-    args.extend(["--port", "5000", "--hub-min", "0"].map(String::from));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let cast = t.start_cast(&args);
+    let cast = start_all(&t, 8, &["--port", "5000", "--hub-min", "0"]);
     assert_eq!(hubs(&t), Vec::<String>::new());
     let sent = with_traffic(&t, 1000, 0.6, || {});
     for (i, s) in rx.iter().enumerate() {
         assert!(seqs(&drain(s)) == sent, "o{}", i + 1);
     }
-    cast.signal(Signal::SIGTERM);
-    let (_, status) = cast.finish(Duration::from_secs(10));
-    assert!(status.success());
+    stop_cast(cast);
     t.assert_clean();
 }
 
@@ -108,9 +101,7 @@ fn detach_removes_the_hubs_of_a_killed_cast() {
         return;
     }
     let t = Edge::new(8, EDGE_IP, CAM_IP);
-    let args: Vec<String> = (1..=8).flat_map(|i| ["--to".into(), format!("o{i}")]).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let cast = t.start_cast(&args);
+    let cast = start_all(&t, 8, &[]);
     assert_eq!(hubs(&t).len(), 4, "a hub (two veth pairs) for 8 outputs of one policy");
     cast.signal(Signal::SIGKILL);
     let _ = cast.finish(Duration::from_secs(10));
@@ -119,4 +110,81 @@ fn detach_removes_the_hubs_of_a_killed_cast() {
     assert!(out.contains("removed hub ech"), "{out}");
     assert_eq!(hubs(&t), Vec::<String>::new());
     t.assert_clean();
+}
+
+/// Outputs added while the cast runs are sent to on their own until every live video flow has
+/// shown them a keyframe (numbered datagrams carry none: at once), then move into a hub, made
+/// for them when enough take the same copies. The move loses and repeats nothing.
+#[test]
+fn outputs_added_later_move_into_a_hub_without_loss() {
+    if !need_root() {
+        return;
+    }
+    let t = Edge::new(9, EDGE_IP, CAM_IP);
+    let rx = t.receivers();
+    let mut cast = t.start_cast(&["--to", "o1", "--port", "5000"]);
+    assert!(hubs(&t).is_empty(), "one output: no hub");
+    let sent = with_traffic(&t, 2000, 3.0, || {
+        for i in 2..=9 {
+            t.ok(&["out", "add", "cam1", &format!("o{i}")]);
+        }
+        cast.wait_for("now get their copies through a hub", Duration::from_secs(3));
+    });
+    assert_eq!(hubs(&t).len(), 4, "a hub (two ends) for the 9 outputs");
+    let per: Vec<Vec<u32>> = rx.iter().map(|s| seqs(&drain(s))).collect();
+    let stats = t.stats();
+    assert!(per[0] == sent, "o1 got {} of {} datagrams, or not in order", per[0].len(), sent.len());
+    for i in 2..=9 {
+        let got = &per[i - 1];
+        // From the moment it was added to the end, each datagram once, in order.
+        assert!(
+            !got.is_empty() && sent.ends_with(got),
+            "o{i}: {} datagrams, not the end of the stream in order",
+            got.len()
+        );
+        assert_eq!(packets(&stats, &format!("o{i}")), got.len() as u64, "o{i}");
+    }
+    stop_cast(cast);
+    assert!(hubs(&t).is_empty(), "hub devices left behind");
+    t.assert_clean();
+}
+
+/// Video: outputs added inside a GOP join at the next keyframe on their own, then move into a
+/// hub made for them while the clip plays on; each decodes cleanly from its keyframe, and all
+/// got the same copies.
+#[test]
+fn late_outputs_join_at_a_keyframe_then_move_into_a_hub_and_decode() {
+    if !need_root() {
+        return;
+    }
+    let clip = video::clip("h264-bpyramid-aac", video::H264_BPYRAMID_AAC);
+    let ts = std::fs::read(&clip).unwrap();
+    let t = Edge::new(9, EDGE_IP, CAM_IP);
+    let rx = t.receivers();
+    let mut cast = t.start_cast(&["--to", "o1"]);
+    let tx = t.cam.udp(&format!("{CAM_IP}:4000"));
+    let chunks: Vec<&[u8]> = ts.chunks(1316).collect();
+    let added_at = chunks.len() / 3 + 7; // inside a GOP (4 of them, 2 s each, sent over 4 s)
+    let pace = Duration::from_secs(4) / chunks.len() as u32;
+    for (i, c) in chunks.iter().enumerate() {
+        if i == added_at {
+            for o in 2..=9 {
+                t.ok(&["out", "add", "cam1", &format!("o{o}")]);
+            }
+        }
+        tx.send_to(c, format!("{EDGE_IP}:5000")).unwrap();
+        std::thread::sleep(pace);
+    }
+    cast.wait_for(
+        "o2, o3, o4, o5, o6, o7, o8, o9 of cam1 now get their copies through a hub",
+        Duration::from_secs(1),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    stop_cast(cast);
+    assert!(drain(&rx[0]).concat() == ts, "o1 got the whole clip");
+    let late: Vec<Vec<u8>> = rx[1..].iter().map(|s| drain(s).concat()).collect();
+    video::assert_joins_cleanly(&clip, &late[0], "hub-join.ts");
+    for (i, l) in late.iter().enumerate() {
+        assert!(*l == late[0], "o{} got other copies than o2", i + 2);
+    }
 }

@@ -12,7 +12,6 @@ use std::{
 };
 
 use common::{control::*, *};
-use ebpf_cast::{mpegts, recv::Analyzer};
 use serde_json::Value;
 
 const EDGE_IP: &str = "10.208.0.1";
@@ -96,39 +95,7 @@ fn a_new_output_starts_at_a_keyframe_and_decodes() {
     drop(cast);
     let first = drain(&rx[0]).concat();
     assert!(first == ts, "o1 got the whole clip");
-    let late = drain(&rx[1]).concat();
-    assert!(!late.is_empty());
-    // Its first video packet with payload starts a keyframe.
-    let mut an = Analyzer::default();
-    let mut pmt = None;
-    let mut video = None;
-    for p in late.chunks_exact(188) {
-        let p: &[u8; 188] = p.try_into().unwrap();
-        an.packet(p);
-        let pid = mpegts::pid(p);
-        if pid == 0 && mpegts::pusi(p) {
-            pmt = mpegts::pat_pmt_pid(p);
-        } else if Some(pid) == pmt && mpegts::pusi(p) {
-            video = mpegts::pmt_video(p);
-        }
-    }
-    let (vpid, codec) = video.expect("the late output got PAT and PMT");
-    let first_video = late
-        .chunks_exact(188)
-        .find(|p| mpegts::pid(p) == vpid && mpegts::has_payload(p))
-        .expect("the late output got video");
-    assert!(mpegts::pusi(first_video), "the first video packet starts a PES");
-    assert_eq!(mpegts::frame_kind(first_video.try_into().unwrap(), codec), mpegts::FrameKind::Key);
-    let path = clip.with_file_name("late-join.ts");
-    std::fs::write(&path, &late).unwrap();
-    let report = an.report();
-    assert_eq!(report.cc_errors, 0, "{}: {report:?}", path.display());
-    // It decodes, frame for frame like the original.
-    let got = video::frame_md5s(&path);
-    assert!(!got.is_empty());
-    assert!(video::is_subsequence(&got, &video::frame_md5s(&clip)));
-    let warnings = video::decode_warnings(&path);
-    assert!(warnings.trim().is_empty(), "{warnings}");
+    video::assert_joins_cleanly(&clip, &drain(&rx[1]).concat(), "late-join.ts");
 }
 
 #[test]

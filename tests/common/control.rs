@@ -139,6 +139,13 @@ pub fn with_traffic(t: &Edge, rate: u64, secs: f64, during: impl FnOnce()) -> Ve
     sent
 }
 
+/// Stops a cast as a service manager would (SIGTERM); it must exit 0.
+pub fn stop_cast(cast: Proc) {
+    cast.signal(nix::sys::signal::Signal::SIGTERM);
+    let (rest, status) = cast.finish(Duration::from_secs(10));
+    assert!(status.success(), "cast exited with {status}: {rest}");
+}
+
 /// Where a namespace's casts keep their pins.
 pub fn pins_of(ns: &Netns) -> std::path::PathBuf {
     std::path::Path::new("/sys/fs/bpf/ebpf-cast").join(ns_inode(ns))
@@ -147,6 +154,11 @@ pub fn pins_of(ns: &Netns) -> std::path::PathBuf {
 pub fn ns_inode(ns: &Netns) -> String {
     use std::os::unix::fs::MetadataExt;
     format!("net-{}", std::fs::metadata(format!("/run/netns/{}", ns.name)).unwrap().ino())
+}
+
+/// Strictly increasing: nothing twice, nothing out of order.
+pub fn increasing(s: &[u32]) -> bool {
+    s.windows(2).all(|w| w[1] > w[0])
 }
 
 /// The numbers of numbered datagrams.

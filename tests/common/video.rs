@@ -181,3 +181,39 @@ pub fn max_pcr_gap_ms(ts: &[u8]) -> f64 {
     }
     max
 }
+
+/// The capture of an output added while `clip` was cast, written as `name` beside the clip: its
+/// first video packet starts a keyframe, no continuity counter jumps, and it decodes without a
+/// warning, frame for frame a part of the clip.
+pub fn assert_joins_cleanly(clip: &Path, late: &[u8], name: &str) {
+    use ebpf_cast::{mpegts, recv::Analyzer};
+    assert!(!late.is_empty(), "{name}: nothing received");
+    let mut an = Analyzer::default();
+    let (mut pmt, mut video) = (None, None);
+    for p in late.chunks_exact(188) {
+        let p: &[u8; 188] = p.try_into().unwrap();
+        an.packet(p);
+        let pid = mpegts::pid(p);
+        if pid == 0 && mpegts::pusi(p) {
+            pmt = mpegts::pat_pmt_pid(p);
+        } else if Some(pid) == pmt && mpegts::pusi(p) {
+            video = mpegts::pmt_video(p);
+        }
+    }
+    let (vpid, codec) = video.unwrap_or_else(|| panic!("{name}: no PAT and PMT"));
+    let first_video = late
+        .chunks_exact(188)
+        .find(|p| mpegts::pid(p) == vpid && mpegts::has_payload(p))
+        .unwrap_or_else(|| panic!("{name}: no video"));
+    assert!(mpegts::pusi(first_video), "{name}: the first video packet starts a PES");
+    assert_eq!(mpegts::frame_kind(first_video.try_into().unwrap(), codec), mpegts::FrameKind::Key, "{name}");
+    let path = clip.with_file_name(name);
+    std::fs::write(&path, late).unwrap();
+    let report = an.report();
+    assert_eq!(report.cc_errors, 0, "{}: {report:?}", path.display());
+    let got = frame_md5s(&path);
+    assert!(!got.is_empty(), "{name}: no frame decoded");
+    assert!(is_subsequence(&got, &frame_md5s(clip)), "{name}: frames not of the clip, or out of order");
+    let warnings = decode_warnings(&path);
+    assert!(warnings.trim().is_empty(), "{name}: {warnings}");
+}
