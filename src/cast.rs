@@ -26,9 +26,9 @@ use crate::{
     table,
 };
 
-pub const MAX_OUTPUTS: usize = 1024;
-pub const MAX_CLASSES: usize = 16;
-const MAX_PORTS: usize = 8;
+pub const MAX_OUTPUTS: usize = types::cast_limit::CAST_MAX_OUT.0 as usize;
+pub const MAX_CLASSES: usize = types::cast_limit::CAST_MAX_CLASS.0 as usize;
+const MAX_PORTS: usize = types::cast_limit::CAST_MAX_PORTS.0 as usize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]

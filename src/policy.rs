@@ -4,10 +4,12 @@ use std::{fmt, str::FromStr};
 
 use serde::Serialize;
 
-/// Levels as in cast.h.
-pub const LEVEL_ALL: u16 = 0;
-pub const LEVEL_REF: u16 = 256;
-pub const LEVEL_KEY: u16 = 257;
+use crate::skel::cast::types::cast_level;
+
+/// Policy levels as cast.h defines them (table entries hold them in 16 bits).
+pub const LEVEL_ALL: u16 = cast_level::LEVEL_ALL.0 as u16;
+pub const LEVEL_REF: u16 = cast_level::LEVEL_REF.0 as u16;
+pub const LEVEL_KEY: u16 = cast_level::LEVEL_KEY.0 as u16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(into = "String")]

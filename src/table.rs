@@ -8,10 +8,10 @@ use anyhow::Result;
 
 use crate::{cast::MAX_CLASSES, error::input, skel::cast::types};
 
-/// Table entry flags (cast.h CAST_OUT_*).
-pub const OUT_NAT: u8 = 1;
-pub const OUT_HUB: u8 = 2;
-pub const OUT_VIA_HUB: u8 = 4;
+/// Table entry flags, as cast.h defines them (`cast_out.flags` holds them in a byte).
+pub const OUT_NAT: u8 = types::cast_out_flag::CAST_OUT_NAT.0 as u8;
+pub const OUT_HUB: u8 = types::cast_out_flag::CAST_OUT_HUB.0 as u8;
+pub const OUT_VIA_HUB: u8 = types::cast_out_flag::CAST_OUT_VIA_HUB.0 as u8;
 
 /// The outputs of a table: every entry but the hubs.
 pub fn outputs(t: &types::cast_table) -> impl Iterator<Item = &types::cast_out> {

@@ -19,6 +19,8 @@ const volatile __u32 cfg_nports;                /* 0: cast every UDP flow that c
 const volatile __u16 cfg_video_pid;             /* 0: learn it from the PMT */
 const volatile __u8 cfg_codec;                  /* with cfg_video_pid: enum codec */
 
+const volatile struct cast_abi abi;
+
 /* Outputs. Userspace fills the next table of the rotation, then makes it the active one. */
 struct cast_table cast_tabs[CAST_TABLES];
 __u32 cast_active;

@@ -3,9 +3,11 @@
 #ifndef EBPF_CAST_CAST_H
 #define EBPF_CAST_CAST_H
 
-#define CAST_MAX_OUT 1024  /* outputs of one instance */
-#define CAST_MAX_CLASS 16  /* distinct policies of one instance */
-#define CAST_MAX_PORTS 8   /* --port values */
+enum cast_limit {
+	CAST_MAX_OUT = 1024,  /* outputs of one instance */
+	CAST_MAX_CLASS = 16,  /* distinct policies of one instance */
+	CAST_MAX_PORTS = 8,   /* --port values */
+};
 #define CAST_TABLE_LEN (CAST_MAX_OUT + CAST_MAX_CLASS) /* outputs, and a hub entry per class */
 #define CAST_TABLES 8      /* output tables in rotation (a power of 2): a table is rewritten only
 			    * long after the program last read it, and changes need not wait */
@@ -23,10 +25,12 @@
 #define PRIO_REF 256
 #define PRIO_KEY 0xfffe    /* keyframes */
 #define PRIO_KEEP 0xffff   /* not video: never dropped */
-#define LEVEL_ALL 0        /* policy all */
-#define LEVEL_REF 256      /* policy ref: no non-reference frames */
-#define LEVEL_KEY 257      /* policy key: keyframes only */
-#define LEVEL_NOVIDEO 0xffff /* an output waiting for a keyframe: no video yet */
+enum cast_level {
+	LEVEL_ALL = 0,         /* policy all */
+	LEVEL_REF = 256,       /* policy ref: no non-reference frames */
+	LEVEL_KEY = 257,       /* policy key: keyframes only */
+	LEVEL_NOVIDEO = 0xffff, /* an output waiting for a keyframe: no video yet */
+};
 #define SNAP_MAX 16384     /* the largest frame that can be restored for joining outputs */
 
 enum frame_kind {
@@ -42,11 +46,14 @@ enum codec {
 	CODEC_H265 = 2,    /* PMT stream_type 0x24 */
 };
 
-#define CAST_OUT_NAT 1 /* rewrite the destination MAC, IPv4 address and UDP port */
-/* A hub: a device whose generic XDP broadcasts each frame to its devmap's ports (plain
- * skb_clone, no data copy). One copy goes into the hub's ingress for a whole group of outputs. */
-#define CAST_OUT_HUB 2
-#define CAST_OUT_VIA_HUB 4 /* a member of the group of the hub entry that follows it */
+/* cast_out.flags */
+enum cast_out_flag {
+	CAST_OUT_NAT = 1,     /* rewrite the destination MAC, IPv4 address and UDP port */
+	/* A hub: a device whose generic XDP broadcasts each frame to its devmap's ports (plain
+	 * skb_clone, no data copy). One copy goes into the hub's ingress for a group of outputs. */
+	CAST_OUT_HUB = 2,
+	CAST_OUT_VIA_HUB = 4, /* a member of the group of the hub entry that follows it */
+};
 
 /* One output, in the table sorted by level. */
 struct cast_out {
@@ -123,5 +130,12 @@ struct cast_flow {
 					 * off the RTP sequence numbers so its receivers see no gap */
 };
 #define CC_VALID 0x10
+
+/* Never read: anchors the enums Rust uses in the skeleton's types (cast.bpf.c's `abi`). */
+struct cast_abi {
+	enum cast_limit limit;
+	enum cast_level level;
+	enum cast_out_flag out_flag;
+};
 
 #endif
