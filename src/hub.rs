@@ -91,7 +91,7 @@ pub fn names(input_ifindex: u32) -> Vec<String> {
     let Ok(all) = nix::net::if_::if_nameindex() else { return vec![] };
     all.iter()
         .map(|i| i.name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&prefix) && !n.ends_with('p'))
+        .filter(|n| n.starts_with(&prefix) && (n.ends_with('a') || n.ends_with('b')))
         .collect()
 }
 
