@@ -1,10 +1,6 @@
 //! `ebpf-cast cast IN --to OUT[:POLICY]...`: one ingress video stream replicated in the kernel
 //! to many outputs, each with its own quality policy.
-use std::{
-    collections::{BTreeMap, HashSet},
-    io::Write,
-    mem::MaybeUninit,
-};
+use std::{collections::HashSet, io::Write, mem::MaybeUninit};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags, ProgramAttachType};
@@ -127,28 +123,15 @@ fn entry(o: &Output) -> types::cast_out {
 }
 
 /// The table a cast starts with: the outputs of each level with at least `hub_min` of them
-/// (without NAT) get a hub.
+/// (without NAT) get a hub, by the rule that also moves later outputs into hubs.
 fn first_table(cfg: &CastConfig) -> Result<(types::cast_table, Hubs)> {
     let hubs = Hubs::new(cfg.input.index);
-    let mut entries: Vec<types::cast_out> = cfg.outputs.iter().map(entry).collect();
-    let mut by_level: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
-    for (i, e) in entries.iter().enumerate() {
-        if e.flags & table::OUT_NAT == 0 {
-            by_level.entry(e.level).or_default().push(i);
-        }
-    }
+    let mut outs: crate::out::Outputs = cfg.outputs.iter().map(|o| (o.slot, entry(o))).collect();
     let mut cur = types::cast_table::default();
-    let groups = by_level.into_iter().filter(|(_, m)| cfg.hub_min > 0 && m.len() >= cfg.hub_min);
-    for (n, (level, members)) in groups.enumerate() {
-        let ports: Vec<u32> = members.iter().map(|&i| entries[i].ifindex).collect();
-        let ifindex = hubs.add(&ports)?;
-        for &i in &members {
-            entries[i].flags |= table::OUT_VIA_HUB;
-        }
-        cur.out[n] = types::cast_out { ifindex, level, flags: table::OUT_HUB, ..Default::default() };
-        cur.n_out += 1;
-    }
-    Ok((table::build(&cur, entries, 0)?, hubs))
+    crate::out::gather_into(&mut cur, &mut outs, &hubs, cfg.hub_min, u32::MAX, &mut |_, _| {
+        unreachable!("no hub exists before the first table")
+    })?;
+    Ok((table::build(&cur, outs.into_values().collect(), 0)?, hubs))
 }
 
 /// Checks the command line: the input, the outputs and their policies.

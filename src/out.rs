@@ -149,7 +149,8 @@ pub fn follow_links(name: &str) -> Result<Vec<String>> {
     Ok(said.unwrap_or_default())
 }
 
-type Outputs = BTreeMap<u32, types::cast_out>;
+/// A cast's outputs by slot.
+pub type Outputs = BTreeMap<u32, types::cast_out>;
 
 /// What a change of a running cast works on: its maps, the table in use (a copy: a hub entry
 /// may be pointed at the hub's other end), the outputs by slot, and the new generation.
@@ -290,16 +291,12 @@ fn leave_hub(bss: &types::bss, cur: &mut types::cast_table, o: &mut types::cast_
         return Ok(());
     }
     o.flags &= !OUT_VIA_HUB;
-    let Some(h) = hub_index(cur, o.level) else { return Ok(()) };
+    let Some(h) = crate::table::hub_index(cur, o.level) else { return Ok(()) };
     let members: Vec<u32> = crate::table::outputs(cur)
         .filter(|m| m.flags & OUT_VIA_HUB != 0 && m.level == o.level && m.slot != o.slot)
         .map(|m| m.ifindex)
         .collect();
     repoint_hub(bss, &mut cur.out[h], &members)
-}
-
-fn hub_index(t: &types::cast_table, level: u16) -> Option<usize> {
-    t.out[..t.n_out as usize].iter().position(|e| e.flags & OUT_HUB != 0 && e.level == level)
 }
 
 /// Gives the hub's idle end the members `members`, and points the hub entry `hub` (of the next
@@ -351,51 +348,76 @@ pub fn gather(
     }
     watch.0 = now;
     let said = change(name, |c| {
-        let mut said = Vec::new();
-        let levels: std::collections::BTreeSet<u16> = c.outs.values().map(|o| o.level).collect();
-        for level in levels {
-            let ready: Vec<u32> = c
-                .outs
-                .values()
-                .filter(|o| {
-                    o.level == level && o.flags & (OUT_NAT | OUT_VIA_HUB) == 0 && o.gen_added <= joined
-                })
-                .map(|o| o.slot)
-                .collect();
-            let hub = hub_index(c.cur, level);
-            if ready.is_empty() || (hub.is_none() && ready.len() < hub_min) {
-                continue;
-            }
-            let joining = |o: &&types::cast_out| {
-                o.level == level && (o.flags & OUT_VIA_HUB != 0 || ready.contains(&o.slot))
-            };
-            let members: Vec<u32> = c.outs.values().filter(joining).map(|o| o.ifindex).collect();
-            let gen_added = c.outs.values().filter(joining).map(|o| o.gen_added).max().unwrap_or(0);
-            match hub {
-                Some(h) => {
-                    repoint_hub(c.bss, &mut c.cur.out[h], &members)?;
-                    c.cur.out[h].gen_added = c.cur.out[h].gen_added.max(gen_added);
-                }
-                None => {
-                    let n = c.cur.n_out as usize;
-                    let ifindex = hubs.add(&members)?;
-                    c.cur.out[n] =
-                        types::cast_out { ifindex, level, flags: OUT_HUB, gen_added, ..Default::default() };
-                    c.cur.n_out += 1;
-                }
-            }
-            for slot in &ready {
-                if let Some(o) = c.outs.get_mut(slot) {
-                    o.flags |= OUT_VIA_HUB;
-                }
-            }
-            let names: Vec<String> =
-                ready.iter().map(|&s| pins::cstr(&c.bss.cast_meta.slot_name[s as usize])).collect();
-            said.push(format!("{} of {name} now get their copies through a hub", names.join(", ")));
-        }
+        let bss = &*c.bss;
+        let moved = gather_into(c.cur, c.outs, hubs, hub_min, joined, &mut |hub, members| {
+            repoint_hub(bss, hub, members)
+        })?;
+        let said: Vec<String> = moved
+            .iter()
+            .map(|slots| {
+                let names: Vec<String> =
+                    slots.iter().map(|&s| pins::cstr(&bss.cast_meta.slot_name[s as usize])).collect();
+                format!("{} of {name} now get their copies through a hub", names.join(", "))
+            })
+            .collect();
         Ok((!said.is_empty()).then_some(said))
     })?;
     Ok(said.unwrap_or_default())
+}
+
+/// The rule that puts outputs into hubs, for the first table and for later ones: per level,
+/// the outputs without NAT added up to generation `joined` go into the level's hub (its entry in
+/// `cur` given the new members by `repoint`), or into a new one once there are `hub_min` of
+/// them. Returns the slots moved, a list per hub.
+pub fn gather_into(
+    cur: &mut types::cast_table,
+    outs: &mut Outputs,
+    hubs: &crate::hub::Hubs,
+    hub_min: usize,
+    joined: u32,
+    repoint: &mut dyn FnMut(&mut types::cast_out, &[u32]) -> Result<()>,
+) -> Result<Vec<Vec<u32>>> {
+    let mut moved = Vec::new();
+    if hub_min == 0 {
+        return Ok(moved);
+    }
+    let levels: std::collections::BTreeSet<u16> = outs.values().map(|o| o.level).collect();
+    for level in levels {
+        let ready: Vec<u32> = outs
+            .values()
+            .filter(|o| o.level == level && o.flags & (OUT_NAT | OUT_VIA_HUB) == 0 && o.gen_added <= joined)
+            .map(|o| o.slot)
+            .collect();
+        let hub = crate::table::hub_index(cur, level);
+        if ready.is_empty() || (hub.is_none() && ready.len() < hub_min) {
+            continue;
+        }
+        let joining = |o: &&types::cast_out| {
+            o.level == level && (o.flags & OUT_VIA_HUB != 0 || ready.contains(&o.slot))
+        };
+        let members: Vec<u32> = outs.values().filter(joining).map(|o| o.ifindex).collect();
+        let gen_added = outs.values().filter(joining).map(|o| o.gen_added).max().unwrap_or(0);
+        match hub {
+            Some(h) => {
+                repoint(&mut cur.out[h], &members)?;
+                cur.out[h].gen_added = cur.out[h].gen_added.max(gen_added);
+            }
+            None => {
+                let n = cur.n_out as usize;
+                let ifindex = hubs.add(&members)?;
+                cur.out[n] =
+                    types::cast_out { ifindex, level, flags: OUT_HUB, gen_added, ..Default::default() };
+                cur.n_out += 1;
+            }
+        }
+        for slot in &ready {
+            if let Some(o) = outs.get_mut(slot) {
+                o.flags |= OUT_VIA_HUB;
+            }
+        }
+        moved.push(ready);
+    }
+    Ok(moved)
 }
 
 /// The MAC for a NAT output: given, or from the neighbour table.

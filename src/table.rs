@@ -18,9 +18,9 @@ pub fn outputs(t: &types::cast_table) -> impl Iterator<Item = &types::cast_out> 
     t.out[..t.n_out as usize].iter().filter(|o| o.flags & OUT_HUB == 0)
 }
 
-/// The hub entry that serves outputs of `level` in `t`.
-pub fn hub_of(t: &types::cast_table, level: u16) -> Option<&types::cast_out> {
-    t.out[..t.n_out as usize].iter().find(|o| o.flags & OUT_HUB != 0 && o.level == level)
+/// Where the hub entry that serves outputs of `level` is in `t`.
+pub fn hub_index(t: &types::cast_table, level: u16) -> Option<usize> {
+    t.out[..t.n_out as usize].iter().position(|o| o.flags & OUT_HUB != 0 && o.level == level)
 }
 
 /// The table of `outs` (in any order; `slot` breaks ties of level), made from the current one
@@ -125,7 +125,7 @@ mod tests {
             vec![(3, 0, 0), (1, OUT_VIA_HUB, 0), (4, OUT_VIA_HUB, 0), (0, OUT_HUB, 2), (2, 0, 0)]
         );
         assert_eq!(outputs(&t).count(), 4);
-        assert_eq!(hub_of(&t, 0).map(|h| h.ifindex), Some(99));
+        assert_eq!(hub_index(&t, 0).map(|h| t.out[h].ifindex), Some(99));
         // Its last member gone, the hub leaves the table; a member without a hub is sent to directly.
         let t = build(&t, vec![out(0, 3)], 2).unwrap();
         assert_eq!(t.n_out, 1);
