@@ -54,9 +54,11 @@ impl Codec {
 pub struct CastArgs {
     /// Interface the video streams arrive on (e.g. the host's uplink)
     pub input: String,
-    /// An output interface and its policy: all (default), ref, key, or nonref=F (drop the share
-    /// F of non-reference frames), optionally with ,dst=IP:PORT[,mac=MAC] to rewrite the copies
-    /// to a consumer's own address. Repeat for every output (up to 1024)
+    /// An output interface and its policy: all (default), ref, key, nonref=F (drop the share
+    /// F of non-reference frames), or max=RATE (at most RATE bits/s of UDP payload, e.g. 800k or
+    /// 2M: whole frames are dropped in that order as the budget needs, GOPs if even keyframes do
+    /// not fit), optionally with ,dst=IP:PORT[,mac=MAC] to rewrite the copies to a consumer's own
+    /// address. Repeat for every output (up to 1024)
     #[arg(long = "to", value_name = "OUT[:POLICY]", required = true)]
     pub to: Vec<NewOutput>,
     /// Cast only UDP flows to this destination port (repeatable, up to 8). Default: every UDP
@@ -113,6 +115,7 @@ fn entry(o: &Output) -> types::cast_out {
     let mut e = types::cast_out {
         ifindex: o.iface.index,
         level: o.policy.level(),
+        cap_bps: o.policy.cap(),
         slot: o.slot,
         ..Default::default()
     };
@@ -236,6 +239,7 @@ impl<'obj> Caster<'obj> {
         for o in &cfg.outputs {
             pins::set_cstr(&mut meta.slot_name[o.slot as usize], &o.iface.name);
             meta.slot_level[o.slot as usize] = o.policy.level();
+            meta.slot_cap[o.slot as usize] = o.policy.cap();
         }
         let attachment = attach::attach(&skel.progs.ecast_cast_in, &cfg.input, cfg.attach)?;
         Ok(Caster { skel, attachment, hubs })
@@ -246,7 +250,12 @@ impl<'obj> Caster<'obj> {
         let m = &mut self.skel.maps;
         pins::Pinned::new(
             name,
-            &mut [("bss", &mut m.bss), ("ostats", &mut m.cast_ostats), ("flows", &mut m.cast_flows)],
+            &mut [
+                ("bss", &mut m.bss),
+                ("ostats", &mut m.cast_ostats),
+                ("flows", &mut m.cast_flows),
+                ("caps", &mut m.cast_caps),
+            ],
         )
     }
 
@@ -261,7 +270,8 @@ impl<'obj> Caster<'obj> {
     pub fn stats(&self) -> Result<Stats> {
         // The outputs as they are now (`ebpf-cast out` may have changed them).
         let meta = &self.skel.maps.bss_data.as_deref().context("cast bss")?.cast_meta;
-        Stats::read(&self.skel.maps.cast_ostats, &self.skel.maps.cast_flows, &pins::slot_outputs(meta))
+        let m = &self.skel.maps;
+        Stats::read(&m.cast_ostats, &m.cast_flows, &m.cast_caps, &pins::slot_outputs(meta))
     }
 }
 
@@ -406,6 +416,13 @@ pub struct OutputStats {
     pub frames_sent: u64,
     pub frames_dropped: u64,
     pub clone_errors: u64,
+    /// A capped output: the level chosen at the last frame start (its frames_dropped are the
+    /// frames dropped for the cap).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cap_level: Option<String>,
+    /// The same level as the kernel holds it (for the metrics).
+    #[serde(skip)]
+    pub cap_level_value: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -431,15 +448,24 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Reads the counters of the outputs (slot, interface, policy) and of every flow.
+    /// Reads the counters of the outputs (slot, interface, policy) and of every flow, and the
+    /// level of capped outputs.
     pub fn read(
         ostats: &dyn MapCore,
         flows_map: &dyn MapCore,
-        outputs: &[(u32, String, String)],
+        caps: &dyn MapCore,
+        outputs: &[(u32, String, Policy)],
     ) -> Result<Stats> {
         let mut outs = Vec::new();
         for (slot, name, policy) in outputs {
-            let mut s = OutputStats { interface: name.clone(), policy: policy.clone(), ..Default::default() };
+            let mut s =
+                OutputStats { interface: name.clone(), policy: policy.to_string(), ..Default::default() };
+            if let Policy::Max(_) = policy {
+                let v = caps.lookup(&slot.to_ne_bytes(), MapFlags::ANY)?.unwrap_or_default();
+                let cap: types::cast_cap = skel::from_bytes(&v).context("cast_cap size")?;
+                s.cap_level = Some(crate::policy::level_name(cap.level));
+                s.cap_level_value = Some(cap.level);
+            }
             let per_cpu = ostats
                 .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
                 .context("reading output statistics")?
@@ -496,15 +522,20 @@ impl Stats {
     /// kbit/s column.
     pub fn print_tables(&self, indent: &str, rates: Option<&[f64]>) {
         println!(
-            "{indent}{:<16} {:<12} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
+            "{indent}{:<16} {:<22} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
             "Output", "Policy", "Packets", "Bytes", "kbit/s", "Frames", "Dropped", "Errors"
         );
         for (i, o) in self.outputs.iter().enumerate() {
             let rate = rates.and_then(|r| r.get(i)).map_or("-".to_string(), |r| format!("{:.0}", r / 1e3));
+            // A capped output shows the level it is at now.
+            let policy = match &o.cap_level {
+                Some(level) => format!("{} ({level})", o.policy),
+                None => o.policy.clone(),
+            };
             println!(
-                "{indent}{:<16} {:<12} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
+                "{indent}{:<16} {:<22} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
                 o.interface,
-                o.policy,
+                policy,
                 o.packets,
                 o.bytes,
                 rate,

@@ -292,6 +292,10 @@ dst = "10.79.2.2:6000"
         let no_hubs =
             parse("[[cast]]\ninput = \"in0\"\nhub_min = 0\n[[cast.output]]\ninterface = \"o1\"\n").unwrap();
         assert_eq!(no_hubs.casts[0].args().hub_min, 0);
+        let capped =
+            parse("[[cast]]\ninput = \"in0\"\n[[cast.output]]\ninterface = \"o1\"\npolicy = \"max=800k\"\n")
+                .unwrap();
+        assert_eq!(capped.casts[0].args().to[0].policy, crate::policy::Policy::Max(800_000));
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub enum OutCmd {
     },
     /// Remove an output
     Del { name: String, output: String },
-    /// Change an output's policy
+    /// Change an output's policy. A new cap (max= to max=) applies from the next frame; other
+    /// changes that send more frames wait for each flow's next keyframe
     Set { name: String, output: String, policy: Policy },
 }
 
@@ -237,6 +238,7 @@ fn edit(cmd: &OutCmd, name: &str, c: &mut Change) -> Result<String> {
             let mut o = types::cast_out {
                 ifindex: iface.index,
                 level: spec.policy.level(),
+                cap_bps: spec.policy.cap(),
                 slot,
                 gen_added: gen,
                 ..Default::default()
@@ -248,6 +250,7 @@ fn edit(cmd: &OutCmd, name: &str, c: &mut Change) -> Result<String> {
             outs.insert(slot, o);
             pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], &iface.name);
             bss.cast_meta.slot_level[slot as usize] = o.level;
+            bss.cast_meta.slot_cap[slot as usize] = o.cap_bps;
             bss.cast_meta.n_slots = bss.cast_meta.n_slots.max(slot + 1);
             format!(
                 "added {} ({}) to {name}: it starts at each flow's next keyframe",
@@ -270,12 +273,19 @@ fn edit(cmd: &OutCmd, name: &str, c: &mut Change) -> Result<String> {
             })?;
             let o = outs.get_mut(&slot).context("slot without a table entry")?;
             leave_hub(bss, cur, o)?;
-            if policy.level() < o.level {
-                o.gen_added = gen; // more frames from now: only from a keyframe on
+            let capped = |level| level == crate::policy::LEVEL_CAP;
+            let new_cap = capped(o.level) && capped(policy.level());
+            // More frames from now (a capped output is a class of its own, which may have
+            // skipped a GOP), only from a keyframe on; a capped output keeps its class.
+            if !new_cap && (policy.level() < o.level || capped(policy.level())) {
+                o.gen_added = gen;
             }
             o.level = policy.level();
+            o.cap_bps = policy.cap();
             bss.cast_meta.slot_level[slot as usize] = o.level;
-            format!("{output} of {name} now has policy {policy}")
+            bss.cast_meta.slot_cap[slot as usize] = o.cap_bps;
+            let from = if new_cap { " (from the next frame)" } else { "" };
+            format!("{output} of {name} now has policy {policy}{from}")
         }
     })
 }
@@ -383,6 +393,9 @@ pub fn gather_into(
     }
     let levels: std::collections::BTreeSet<u16> = outs.values().map(|o| o.level).collect();
     for level in levels {
+        if level == crate::policy::LEVEL_CAP {
+            continue; // each capped output is a class of its own
+        }
         let ready: Vec<u32> = outs
             .values()
             .filter(|o| o.level == level && o.flags & (OUT_NAT | OUT_VIA_HUB) == 0 && o.gen_added <= joined)

@@ -135,6 +135,8 @@ pub struct Instance {
     pub bss: MapHandle,
     pub ostats: MapHandle,
     pub flows: MapHandle,
+    /// The budgets of capped outputs, by slot.
+    pub caps: MapHandle,
 }
 
 impl Instance {
@@ -168,6 +170,7 @@ impl Instance {
             bss: open("bss")?,
             ostats: open("ostats")?,
             flows: open("flows")?,
+            caps: open("caps")?,
         })
     }
 
@@ -209,22 +212,24 @@ impl Instance {
         self.bss.update(&0u32.to_ne_bytes(), bytes, MapFlags::ANY).context("writing the instance's tables")
     }
 
-    /// Zeroes the counters of one output slot, on every CPU.
+    /// Zeroes the counters of one output slot, on every CPU, and its budget.
     pub fn zero_output(&self, slot: u32) -> Result<()> {
         let ncpu = libbpf_rs::num_possible_cpus()?;
         let zero = vec![0u8; std::mem::size_of::<types::cast_ostat>()];
         self.ostats.update_percpu(&slot.to_ne_bytes(), &vec![zero; ncpu], MapFlags::ANY)?;
+        let zero = vec![0u8; std::mem::size_of::<types::cast_cap>()];
+        self.caps.update(&slot.to_ne_bytes(), &zero, MapFlags::ANY)?;
         Ok(())
     }
 }
 
 /// (slot, interface, policy) of every output in use.
-pub fn slot_outputs(meta: &types::cast_meta) -> Vec<(u32, String, String)> {
+pub fn slot_outputs(meta: &types::cast_meta) -> Vec<(u32, String, crate::policy::Policy)> {
     (0..meta.n_slots as usize)
         .filter_map(|slot| {
             let name = cstr(&meta.slot_name[slot]);
-            let policy = crate::policy::Policy::from_level(meta.slot_level[slot]);
-            (!name.is_empty()).then(|| (slot as u32, name, policy.to_string()))
+            let policy = crate::policy::Policy::from_entry(meta.slot_level[slot], meta.slot_cap[slot]);
+            (!name.is_empty()).then_some((slot as u32, name, policy))
         })
         .collect()
 }
@@ -314,6 +319,7 @@ fn attached() -> Vec<Instance> {
                 bss: crate::installed::global_map(i, ".bss")?,
                 ostats: crate::installed::map_by_name(i, "cast_ostats")?,
                 flows: crate::installed::map_by_name(i, "cast_flows")?,
+                caps: crate::installed::map_by_name(i, "cast_caps")?,
             };
             inst.name = cstr(&inst.read_bss().ok()?.cast_meta.name);
             Some(inst)

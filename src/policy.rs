@@ -10,6 +10,11 @@ use crate::skel::cast::types::cast_level;
 pub const LEVEL_ALL: u16 = cast_level::LEVEL_ALL.0 as u16;
 pub const LEVEL_REF: u16 = cast_level::LEVEL_REF.0 as u16;
 pub const LEVEL_KEY: u16 = cast_level::LEVEL_KEY.0 as u16;
+pub const LEVEL_CAP: u16 = cast_level::LEVEL_CAP.0 as u16;
+pub const LEVEL_NOVIDEO: u16 = cast_level::LEVEL_NOVIDEO.0 as u16;
+
+/// The largest cap (table entries hold it in 32 bits).
+const MAX_CAP: u64 = 4_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(into = "String")]
@@ -22,6 +27,9 @@ pub enum Policy {
     Ref,
     /// Keyframes only.
     Key,
+    /// At most this many bits/s of UDP payload: the level is chosen in the kernel at every
+    /// frame start, from what the output was sent in the last second.
+    Max(u32),
 }
 
 impl Policy {
@@ -33,19 +41,49 @@ impl Policy {
             Policy::NonRef(f) => (f * 256.0).round().clamp(0.0, 256.0) as u16,
             Policy::Ref => LEVEL_REF,
             Policy::Key => LEVEL_KEY,
+            Policy::Max(_) => LEVEL_CAP,
         }
     }
-}
 
-impl Policy {
-    /// The policy a kernel level stands for (the inverse of level()).
-    pub fn from_level(level: u16) -> Policy {
+    /// The cap in bits/s, 0 for the other policies.
+    pub fn cap(self) -> u32 {
+        match self {
+            Policy::Max(bps) => bps,
+            _ => 0,
+        }
+    }
+
+    /// The policy of a table entry's level and cap (the inverse of level() and cap()).
+    pub fn from_entry(level: u16, cap: u32) -> Policy {
         match level {
             LEVEL_ALL => Policy::All,
             LEVEL_REF => Policy::Ref,
             LEVEL_KEY => Policy::Key,
+            LEVEL_CAP => Policy::Max(cap),
             l => Policy::NonRef(f64::from(l) / 256.0),
         }
+    }
+}
+
+/// What a level chosen for a capped output means: a policy, or `skip` while whole GOPs are
+/// skipped (the keyframe did not fit).
+pub fn level_name(level: u16) -> String {
+    match level {
+        LEVEL_NOVIDEO => "skip".to_string(),
+        l => Policy::from_entry(l, 0).to_string(),
+    }
+}
+
+/// A bit rate the way people write it: 800k, 2M, 1.5M or 2500000.
+fn bits_per_second(v: f64) -> String {
+    if v >= 1e9 && v % 1e7 == 0.0 {
+        format!("{}G", v / 1e9)
+    } else if v >= 1e6 && v % 1e4 == 0.0 {
+        format!("{}M", v / 1e6)
+    } else if v >= 1e3 && v % 10.0 == 0.0 {
+        format!("{}k", v / 1e3)
+    } else {
+        format!("{v}")
     }
 }
 
@@ -56,6 +94,7 @@ impl fmt::Display for Policy {
             Policy::NonRef(x) => write!(f, "nonref={x}"),
             Policy::Ref => f.write_str("ref"),
             Policy::Key => f.write_str("key"),
+            Policy::Max(bps) => write!(f, "max={}", bits_per_second(f64::from(*bps))),
         }
     }
 }
@@ -66,7 +105,8 @@ impl From<Policy> for String {
     }
 }
 
-pub const POLICY_HELP: &str = "all, ref, key or nonref=F with F from 0 to 1 (e.g. nonref=0.5)";
+pub const POLICY_HELP: &str =
+    "all, ref, key, nonref=F with F from 0 to 1 (e.g. nonref=0.5), or max=RATE in bits/s (e.g. max=800k)";
 
 impl FromStr for Policy {
     type Err = String;
@@ -78,6 +118,16 @@ impl FromStr for Policy {
             "key" => Ok(Policy::Key),
             _ => {
                 let bad = || format!("malformed policy '{s}': use {POLICY_HELP}");
+                if let Some(rate) = s.strip_prefix("max=") {
+                    let bps = crate::send::parse_bitrate(rate).map_err(|_| bad())?;
+                    if !(1000..=MAX_CAP).contains(&bps) {
+                        return Err(format!(
+                            "policy '{s}': give a cap from 1k to {}, in bits/s of UDP payload",
+                            bits_per_second(MAX_CAP as f64)
+                        ));
+                    }
+                    return Ok(Policy::Max(bps as u32));
+                }
                 let share = s.strip_prefix("nonref=").ok_or_else(bad)?;
                 let f: f64 = share.parse().map_err(|_| bad())?;
                 if !(0.0..=1.0).contains(&f) {
@@ -123,7 +173,25 @@ mod tests {
         assert_eq!("key".parse::<Policy>(), Ok(Policy::Key));
         assert_eq!("nonref=0.5".parse::<Policy>(), Ok(Policy::NonRef(0.5)));
         assert_eq!("nonref=1".parse::<Policy>(), Ok(Policy::NonRef(1.0)));
-        for bad in ["", "nonref", "nonref=", "nonref=1.5", "nonref=-0.1", "nonref=x", "keys", "ALL"] {
+        assert_eq!("max=800k".parse::<Policy>(), Ok(Policy::Max(800_000)));
+        assert_eq!("max=1.5M".parse::<Policy>(), Ok(Policy::Max(1_500_000)));
+        assert_eq!("max=2500000".parse::<Policy>(), Ok(Policy::Max(2_500_000)));
+        for bad in ["max=999", "max=5G"] {
+            let err = bad.parse::<Policy>().unwrap_err();
+            assert!(err.contains("give a cap from 1k to"), "{bad}: {err}");
+        }
+        for bad in [
+            "",
+            "nonref",
+            "nonref=",
+            "nonref=1.5",
+            "nonref=-0.1",
+            "nonref=x",
+            "keys",
+            "ALL",
+            "max=",
+            "max=fast",
+        ] {
             let err = bad.parse::<Policy>().unwrap_err();
             assert!(err.starts_with(&format!("malformed policy '{bad}'")), "{bad}: {err}");
         }
@@ -145,9 +213,26 @@ mod tests {
 
     #[test]
     fn levels_map_back_to_policies() {
-        for p in [Policy::All, Policy::Ref, Policy::Key, Policy::NonRef(0.5), Policy::NonRef(0.25)] {
-            assert_eq!(Policy::from_level(p.level()), p);
+        for p in [
+            Policy::All,
+            Policy::Ref,
+            Policy::Key,
+            Policy::NonRef(0.5),
+            Policy::NonRef(0.25),
+            Policy::Max(800_000),
+        ] {
+            assert_eq!(Policy::from_entry(p.level(), p.cap()), p);
         }
+        for (p, shown) in [
+            (Policy::Max(800_000), "max=800k"),
+            (Policy::Max(2_000_000), "max=2M"),
+            (Policy::Max(1_234_567), "max=1234567"),
+        ] {
+            assert_eq!(p.to_string(), shown);
+            assert_eq!(shown.parse::<Policy>(), Ok(p));
+        }
+        assert_eq!(level_name(LEVEL_NOVIDEO), "skip");
+        assert_eq!(level_name(128), "nonref=0.5");
     }
 
     #[test]
@@ -157,6 +242,7 @@ mod tests {
         assert_eq!(Policy::NonRef(0.5).level(), 128);
         assert_eq!(Policy::NonRef(1.0).level(), Policy::Ref.level());
         assert!(Policy::Ref.level() < Policy::Key.level());
+        assert!(Policy::Key.level() < Policy::Max(800_000).level(), "capped outputs come last in a table");
     }
 
     /// A share F drops exactly round(256 F) of every 256 consecutive non-reference frames,

@@ -49,7 +49,7 @@ struct Snapshot {
 
 fn snapshot(inst: &Instance) -> Result<Snapshot> {
     let bss = inst.read_bss()?;
-    let stats = Stats::read(&inst.ostats, &inst.flows, &pins::slot_outputs(&bss.cast_meta))?;
+    let stats = Stats::read(&inst.ostats, &inst.flows, &inst.caps, &pins::slot_outputs(&bss.cast_meta))?;
     Ok(Snapshot {
         name: inst.name.clone(),
         input: pins::cstr(&bss.cast_meta.input),
@@ -166,6 +166,20 @@ fn prometheus(snaps: &[Snapshot]) -> String {
         });
         family(&mut out, name, help, samples);
     }
+    let levels = snaps.iter().flat_map(|s| {
+        s.stats.outputs.iter().filter_map(move |o| {
+            let level = o.cap_level_value?;
+            Some((format!("cast=\"{}\",output=\"{}\",policy=\"{}\"", s.name, o.interface, o.policy), level))
+        })
+    });
+    gauge(
+        &mut out,
+        "ebpf_cast_output_cap_level",
+        "Level a capped output (max=) is at since the last frame start: 0 every frame, 1-255 that \
+         many 256ths of the non-reference frames dropped, 256 no non-reference frame, 257 keyframes \
+         only, 65535 whole GOPs skipped. Its frames dropped for the cap are in frames_dropped_total.",
+        levels,
+    );
     let flow = |s: &Snapshot, f: &crate::cast::FlowStats| {
         format!("cast=\"{}\",source=\"{}\",destination=\"{}\"", s.name, f.source, f.destination)
     };
@@ -206,7 +220,25 @@ fn prometheus(snaps: &[Snapshot]) -> String {
 
 /// One counter family: its HELP and TYPE lines, then a sample per (labels, value).
 fn family(out: &mut String, name: &str, help: &str, samples: impl IntoIterator<Item = (String, u64)>) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    metric(out, name, help, "counter", samples.into_iter().map(|(l, v)| (l, v.to_string())));
+}
+
+/// A gauge family (only when it has samples: most casts have no capped output).
+fn gauge(out: &mut String, name: &str, help: &str, samples: impl IntoIterator<Item = (String, u16)>) {
+    let samples: Vec<(String, String)> = samples.into_iter().map(|(l, v)| (l, v.to_string())).collect();
+    if !samples.is_empty() {
+        metric(out, name, help, "gauge", samples);
+    }
+}
+
+fn metric(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    kind: &str,
+    samples: impl IntoIterator<Item = (String, String)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     for (labels, v) in samples {
         let _ = writeln!(out, "{name}{{{labels}}} {v}");
     }

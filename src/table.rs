@@ -1,12 +1,13 @@
 //! The output table of a cast, one model for `cast`, `out` and the service's reload: outputs
 //! sorted by policy level (each edit of a datagram only cuts more), one class per level (its
-//! continuity counters), and a level that exists keeps its class across changes. A level's hub
+//! continuity counters), and a level that exists keeps its class across changes. A capped
+//! output (max=) is a class of its own, whose level the kernel changes per frame. A level's hub
 //! (src/hub.rs) follows the outputs it serves, which the program skips.
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
-use crate::{cast::MAX_CLASSES, error::input, skel::cast::types};
+use crate::{cast::MAX_CLASSES, error::input, policy::LEVEL_CAP, skel::cast::types};
 
 /// Table entry flags, as cast.h defines them (`cast_out.flags` holds them in a byte).
 pub const OUT_NAT: u8 = types::cast_out_flag::CAST_OUT_NAT.0 as u8;
@@ -23,18 +24,24 @@ pub fn hub_index(t: &types::cast_table, level: u16) -> Option<usize> {
     t.out[..t.n_out as usize].iter().position(|o| o.flags & OUT_HUB != 0 && o.level == level)
 }
 
+/// What gives an output its class: its level, and for a capped one its slot too.
+fn class_key(o: &types::cast_out) -> (u16, u32) {
+    (o.level, if o.level == LEVEL_CAP { o.slot } else { 0 })
+}
+
 /// The table of `outs` (in any order; `slot` breaks ties of level), made from the current one
 /// `cur` so that the classes of the levels that stay are kept, and its hubs while they have
 /// members. `gen` is its generation.
 pub fn build(cur: &types::cast_table, mut outs: Vec<types::cast_out>, gen: u32) -> Result<types::cast_table> {
-    let levels: BTreeSet<u16> = outs.iter().map(|o| o.level).collect();
+    let levels: BTreeSet<(u16, u32)> = outs.iter().map(class_key).collect();
     if levels.len() > MAX_CLASSES {
         return Err(input(format!(
-            "{} different policies: at most {MAX_CLASSES} per cast (round the nonref= shares)",
+            "{} different policies: at most {MAX_CLASSES} per cast (each max= output counts as one; round \
+             the nonref= shares)",
             levels.len()
         )));
     }
-    let mut class_of: BTreeMap<u16, u8> = outputs(cur).map(|o| (o.level, o.class_id)).collect();
+    let mut class_of: BTreeMap<(u16, u32), u8> = outputs(cur).map(|o| (class_key(o), o.class_id)).collect();
     class_of.retain(|l, _| levels.contains(l));
     for l in &levels {
         if !class_of.contains_key(l) {
@@ -65,9 +72,10 @@ pub fn build(cur: &types::cast_table, mut outs: Vec<types::cast_out>, gen: u32) 
         _ => 2,
     };
     outs.sort_by_key(|o| (o.level, rank(o), o.slot));
-    let mut t = types::cast_table { gen, n_out: outs.len() as u32, ..Default::default() };
+    let n_cap = outs.iter().filter(|o| o.level == LEVEL_CAP).count() as u32;
+    let mut t = types::cast_table { gen, n_out: outs.len() as u32, n_cap, ..Default::default() };
     for (i, mut o) in outs.into_iter().enumerate() {
-        o.class_id = class_of[&o.level];
+        o.class_id = class_of[&class_key(&o)];
         t.max_gen_added = t.max_gen_added.max(o.gen_added);
         t.out[i] = o;
     }
@@ -95,7 +103,19 @@ mod tests {
     fn refuses_too_many_classes() {
         let outs = (0..17).map(|l| out(l, l as u32)).collect();
         let err = build(&Default::default(), outs, 0).unwrap_err();
-        assert_eq!(err.to_string(), "17 different policies: at most 16 per cast (round the nonref= shares)");
+        assert!(err.to_string().starts_with("17 different policies: at most 16 per cast"), "{err}");
+    }
+
+    #[test]
+    fn a_capped_output_is_a_class_of_its_own_and_keeps_it() {
+        let cap = |slot, bps| types::cast_out { cap_bps: bps, ..out(LEVEL_CAP, slot) };
+        let t = build(&Default::default(), vec![cap(0, 800_000), out(0, 1), cap(2, 800_000)], 0).unwrap();
+        let got: Vec<(u32, u8)> = t.out[..3].iter().map(|o| (o.slot, o.class_id)).collect();
+        assert_eq!(got, vec![(1, 0), (0, 1), (2, 2)], "capped outputs last, each with a class");
+        assert_eq!(t.n_cap, 2);
+        // A new cap keeps the class (and so the counters and the budget's state).
+        let t = build(&t, vec![cap(0, 300_000), out(0, 1)], 1).unwrap();
+        assert_eq!((t.out[1].slot, t.out[1].class_id, t.out[1].cap_bps, t.n_cap), (0, 1, 300_000, 1));
     }
 
     #[test]

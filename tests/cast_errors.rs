@@ -70,10 +70,13 @@ fn bad_outputs_and_policies_are_refused_with_the_fix() {
     assert!(
         err.contains(
             "invalid value 'o1:half' for '--to <OUT[:POLICY]>': output o1: malformed policy 'half': use all, \
-             ref, key or nonref=F with F from 0 to 1 (e.g. nonref=0.5)"
+             ref, key, nonref=F with F from 0 to 1 (e.g. nonref=0.5), or max=RATE in bits/s (e.g. max=800k)"
         ),
         "{err}"
     );
+    let (code, err) = cast_in(&ns, &s(&["in0", "--to", "o1:max=100"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("policy 'max=100': give a cap from 1k to 4G, in bits/s of UDP payload"), "{err}");
     let (code, err) = cast_in(&ns, &s(&["in0", "--to", "o1:nonref=2"]));
     assert_eq!(code, 2);
     assert!(err.contains("malformed policy 'nonref=2'"), "{err}");

@@ -75,6 +75,19 @@ fn check_config_names_every_error_with_its_line() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `status`, once it shows what `want` looks for (a cast runs once its program is loaded, which
+/// takes a while), or after 10 s.
+fn status_until(t: &Edge, want: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = t.ok(&["status"]);
+        if want(&st) || std::time::Instant::now() > deadline {
+            return st;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn run_reloads_live_and_serves_metrics() {
     if !need_root() {
@@ -93,9 +106,8 @@ fn run_reloads_live_and_serves_metrics() {
         c
     });
     svc.wait_for("Ctrl-C to stop", Duration::from_secs(20));
-    std::thread::sleep(Duration::from_millis(500)); // both casts attached
-    let st = t.ok(&["status"]);
-    assert!(st.contains("cam1") && st.contains("cam2"), "{st}");
+    let st = status_until(&t, |st| st.contains("cam1") && st.contains("cam2"));
+    assert!(st.contains("cam1") && st.contains("cam2"), "both casts attached: {st}");
     let hup = |svc: &Proc| svc.signal(Signal::SIGHUP);
     let sent = with_traffic(&t, 1000, 3.0, || {
         // A broken file is refused: nothing changes.
@@ -120,8 +132,8 @@ fn run_reloads_live_and_serves_metrics() {
     write(&file, &config(&outputs(&[("o1", "all"), ("o3", "key"), ("o4", "all")]), true));
     hup(&svc);
     svc.wait_for("started cast cam2", Duration::from_secs(5));
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(t.ok(&["status"]).contains("cam2"), "cam2 runs again");
+    let st = status_until(&t, |st| st.contains("cam2"));
+    assert!(st.contains("cam2"), "cam2 runs again: {st}");
     // The metrics endpoint, checked by promtool.
     let text = scrape(&t.edge);
     let (head, body) = text.split_once("\r\n\r\n").unwrap();

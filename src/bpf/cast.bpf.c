@@ -40,12 +40,30 @@ struct {
 	__type(value, struct cast_flow);
 } cast_flows SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CAST_MAX_OUT);
+	__type(key, __u32);
+	__type(value, struct cast_cap);
+} cast_caps SEC(".maps");
+
 
 #define TSF_VIDEO 1   /* on the flow's video PID */
 #define TSF_PCR 2     /* carries a PCR: never removed, emptied instead */
 #define TSF_AFONLY 4  /* no payload now (as received, or emptied) */
 #define TSF_GONE 8    /* cut out of the datagram */
 #define TSF_PAYLOAD 16 /* had a payload as received */
+#define TSF_START 32  /* a video frame starts here */
+
+/*
+ * A capped class's choice, as priorities in the upper half of dgram.prio and frame_prio: its
+ * outputs take the packets with "priority" >= 1, and one that joins at this keyframe those >= 2.
+ */
+#define VP_DROP 0
+#define VP_KEEP 1
+#define VP_KEY 2       /* kept, of a keyframe */
+#define VP_NONE 3      /* a cut that keeps no video */
+#define VIRT TS_PER_DGRAM
 
 #define FAN_CONTINUE -1
 
@@ -85,8 +103,23 @@ struct dgram {
 	__u32 refused_slot;     /* the output that refused the last copy */
 	__u32 tab;              /* the output table in use */
 	__u32 idx;              /* the table entry being sent to */
-	__u16 prio[TS_PER_DGRAM];
-	__u16 frame_prio[TS_PER_DGRAM];
+	__u8 cap_class;         /* 1 + the capped class whose choice is in the upper halves */
+	struct {                /* cap_decide's walk: */
+		__u16 level;    /* the level from the budget */
+		__u16 floor;
+		__u16 chosen;   /* at the last frame start */
+		__u16 frame_ts; /* TS packets of the current frame */
+		__u16 key_ts;   /* of the last keyframe */
+		__u8 keep;      /* the current frame is kept */
+		__u8 in_key;    /* the current frame is a keyframe */
+		__u8 key_fits;  /* a keyframe as big as the last one fits in the budget */
+		__u8 key_seen;  /* a keyframe starts in this datagram */
+		__u8 n;         /* frames started */
+		__u8 kept;      /* TS packets kept */
+	} cw;
+	__u8 edit_class;        /* 1 + the capped class the datagram is edited for, else 0 */
+	__u16 prio[2 * TS_PER_DGRAM];       /* per TS packet; upper half: a capped class's */
+	__u16 frame_prio[2 * TS_PER_DGRAM]; /* per frame that starts here; likewise */
 	__u8 flags[TS_PER_DGRAM];
 	__u8 flags0[TS_PER_DGRAM]; /* as received */
 	__u8 pos[TS_PER_DGRAM]; /* where original packet i now is */
@@ -102,6 +135,8 @@ struct edit {
 	__u32 class_id;
 	__u32 simulate; /* number from cc_start; the class's counter is left alone if a member
 			 * of the class numbered this datagram already */
+	__u32 waiting;  /* for an output waiting for a keyframe: no PCR packet emptied, all cut */
+	__u32 virt;     /* 0, or VIRT: the priorities are a capped class's choice */
 	/* Running state, packet by packet. */
 	__u32 w;        /* packets kept so far: where the next one goes */
 	__u32 acc;      /* checksum difference of the bytes changed */
@@ -168,11 +203,13 @@ __noinline int edit_packet(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 			   struct edit *e, __u32 i)
 {
 	__u32 src, dst, hdr, new_hdr, w;
+	__u16 prio;
 	__u8 fl, cc;
 
 	if (!d || !b || !e)
 		return -1;
 	i &= TS_PER_DGRAM - 1;
+	prio = d->prio[(i + e->virt) & (2 * TS_PER_DGRAM - 1)];
 	w = e->w & (TS_PER_DGRAM - 1);
 	cc = e->cc;
 	fl = d->flags[i];
@@ -194,16 +231,16 @@ __noinline int edit_packet(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 	if (!(cc & CC_VALID)) /* the class's first video packet keeps its counter */
 		cc = CC_VALID | ((d->cc[i] - ((fl & TSF_PAYLOAD) ? 1 : 0)) & 0x0f);
 	/* The class's counter moves on at every packet with payload that the class keeps. */
-	if (d->prio[i] >= e->count && (fl & TSF_PAYLOAD) && !(fl & TSF_AFONLY))
+	if (prio >= e->count && (fl & TSF_PAYLOAD) && !(fl & TSF_AFONLY))
 		cc = CC_VALID | ((cc + 1) & 0x0f);
 	e->cc = cc;
-	if (d->prio[i] < e->cut && !(fl & TSF_AFONLY)) {
+	if (prio < e->cut && !(fl & TSF_AFONLY)) {
 		if (bpf_skb_load_bytes(skb, src, b, TS_SIZE))
 			return -1;
 		e->acc = bpf_csum_diff((void *)b, TS_SIZE, 0, 0, e->acc);
 		/* An output waiting for a keyframe gets nothing of the video PID before it:
 		 * its first packet there starts the counter. */
-		if (!(fl & TSF_PCR) || e->simulate) {
+		if (!(fl & TSF_PCR) || e->waiting) {
 			d->flags[i] = fl | TSF_GONE;
 			return 0;
 		}
@@ -482,43 +519,214 @@ static __always_inline void account(struct cast_out *o, struct cast_ostat *st, s
 }
 
 /*
+ * The level of a capped output's frames other than keyframes, from its use of its budget (in
+ * 1/1024). Non-reference frames: the rate of the last CAP_RECENT slices steers the share dropped,
+ * to keep the output a little below its cap, and `room` less before a keyframe. Reference frames,
+ * whose loss ends the GOP, go only when the last second has used the cap.
+ */
+#define CAP_RECENT 8       /* 8 x 33.6 ms */
+#define CAP_NONREF 717     /* recent rate 0.7 of the cap: non-reference frames start to go, */
+#define CAP_NONREF_ALL 870 /* 0.85: all of them */
+#define CAP_REF 922        /* last second 0.9 of the cap: no non-reference frame */
+#define CAP_KEY 1014       /* last second 0.99: no reference frame */
+
+static __always_inline __u32 cap_level(__u64 used, __u64 recent, __u64 budget, __u64 room)
+{
+	__u64 r;
+
+	if (!budget || used * 1024 / budget >= CAP_KEY)
+		return LEVEL_KEY;
+	budget -= room;
+	if (used * 1024 / budget >= CAP_REF)
+		return LEVEL_REF;
+	/* The recent rate, as a share of the cap (a slice is 1/32 of 2^30 ns, about 1/32 s). */
+	r = recent * 1024 * (1 << (30 - CAP_SLICE_SHIFT)) / (budget * CAP_RECENT);
+	if (r < CAP_NONREF)
+		return LEVEL_ALL;
+	if (r >= CAP_NONREF_ALL)
+		return LEVEL_REF;
+	return (r - CAP_NONREF) * 256 / (CAP_NONREF_ALL - CAP_NONREF);
+}
+
+/* One TS packet of cap_decide's walk (a global function: verified once). */
+__noinline int cap_packet(struct dgram *d, __u32 i)
+{
+	__u32 fl, p, vp;
+
+	if (!d)
+		return -1;
+	i &= TS_PER_DGRAM - 1;
+	fl = d->flags[i];
+	p = d->prio[i];
+	if (!(fl & TSF_VIDEO)) {
+		d->cw.kept++; /* never dropped */
+		return 0;
+	}
+	if (fl & TSF_START) {
+		__u32 l;
+
+		if (d->cw.in_key)
+			d->cw.key_ts = d->cw.frame_ts;
+		d->cw.in_key = p >= PRIO_KEY;
+		d->cw.frame_ts = 0;
+		if (p >= PRIO_KEY) {
+			/* A new GOP: all of it may fit again, or none of it. */
+			d->cw.key_seen = 1;
+			d->cw.floor = d->cw.key_fits ? LEVEL_ALL : LEVEL_NOVIDEO;
+			l = d->cw.key_fits ? d->cw.level : LEVEL_NOVIDEO;
+			d->cw.keep = d->cw.key_fits;
+		} else {
+			l = d->cw.level > d->cw.floor ? d->cw.level : d->cw.floor;
+			d->cw.keep = p >= l;
+			if (!d->cw.keep && p >= PRIO_REF && d->cw.floor < LEVEL_KEY)
+				d->cw.floor = LEVEL_KEY; /* the GOP's later frames lack their reference */
+		}
+		d->cw.chosen = l;
+		d->frame_prio[(VIRT + d->cw.n++) & (2 * TS_PER_DGRAM - 1)] =
+			d->cw.keep ? (p >= PRIO_KEY ? VP_KEY : VP_KEEP) : VP_DROP;
+	}
+	d->cw.frame_ts++;
+	vp = d->cw.keep ? (p >= PRIO_KEY ? VP_KEY : VP_KEEP) : VP_DROP;
+	d->prio[(VIRT + i) & (2 * TS_PER_DGRAM - 1)] = vp;
+	if (vp || (fl & (TSF_PCR | TSF_AFONLY)))
+		d->cw.kept++; /* a PCR packet is emptied, not cut */
+	return 0;
+}
+
+/*
+ * A capped class's choice for this datagram (made once per datagram, by its first output): at
+ * each frame start, the level from the output's budget, never below the floor that a dropped
+ * reference frame (keyframes only) or keyframe (no video) leaves until the next keyframe; the
+ * frame is kept if its priority reaches the level, and its later packets share its fate. The
+ * choice goes into the upper halves of d->prio and d->frame_prio; the bytes kept are charged.
+ */
+__noinline int cap_decide(struct dgram *d, struct cast_flow *f, struct cast_out *o)
+{
+	struct cast_cap *cap;
+	__u32 slot, class, bit, bytes;
+	__u64 now_ns, now, used = 0, recent = 0, budget, room;
+
+	if (!d || !f || !o)
+		return -1;
+	slot = o->slot;
+	cap = bpf_map_lookup_elem(&cast_caps, &slot);
+	if (!cap)
+		return -1;
+	now_ns = bpf_ktime_get_ns();
+	now = now_ns >> CAP_SLICE_SHIFT;
+	if (now > cap->slice) {
+		/* The slices since the last write start empty. */
+		for (__u32 k = 0; k < CAP_SLICES; k++) {
+			if (cap->slice + 1 + k > now)
+				break;
+			cap->bytes[(cap->slice + 1 + k) & (CAP_SLICES - 1)] = 0;
+		}
+		cap->slice = now;
+	}
+	for (__u32 k = 0; k <= CAP_WINDOW; k++) {
+		used += cap->bytes[(now - k) & (CAP_SLICES - 1)];
+		if (k + 1 == CAP_RECENT)
+			recent = used;
+	}
+	class = o->class_id & (CAST_MAX_CLASS - 1);
+	bit = 1 << class;
+	budget = o->cap_bps / 8;
+	d->cw.frame_ts = f->cap_frame_ts[class];
+	d->cw.key_ts = f->cap_key_ts[class];
+	d->cw.key_fits = used + d->cw.key_ts * TS_SIZE < budget;
+	/* Within a second of the next keyframe, the frames before it leave room for one as big
+	 * as the last (unless it would take half the budget: then it rarely fits anyway). */
+	room = d->cw.key_ts * TS_SIZE;
+	if (!f->cap_gop_ns || now_ns + (1ULL << 30) < f->cap_key_ns + f->cap_gop_ns || room * 2 >= budget)
+		room = 0;
+	d->cw.level = cap_level(used, recent, budget, room);
+	d->cw.floor = f->cap_floor[class];
+	d->cw.chosen = cap->level;
+	d->cw.keep = !!(f->cap_keep & bit);
+	d->cw.in_key = !!(f->cap_in_key & bit);
+	d->cw.key_seen = 0;
+	d->cw.n = 0;
+	d->cw.kept = 0;
+	for (__u32 i = 0; i < TS_PER_DGRAM; i++) {
+		if (i >= d->n_orig)
+			break;
+		if (cap_packet(d, i))
+			return -1;
+	}
+	f->cap_keep = d->cw.keep ? f->cap_keep | bit : f->cap_keep & ~bit;
+	f->cap_in_key = d->cw.in_key ? f->cap_in_key | bit : f->cap_in_key & ~bit;
+	f->cap_floor[class] = d->cw.floor;
+	f->cap_frame_ts[class] = d->cw.frame_ts;
+	f->cap_key_ts[class] = d->cw.key_ts;
+	/* The GOP's length, once per keyframe whichever capped class sees it first (frames are
+	 * more than 10 ms apart). */
+	if (d->cw.key_seen && now_ns - f->cap_key_ns > 10000000) {
+		if (f->cap_key_ns)
+			f->cap_gop_ns = now_ns - f->cap_key_ns;
+		f->cap_key_ns = now_ns;
+	}
+	cap->level = d->cw.chosen;
+	bytes = d->cw.kept ? d->cw.kept * TS_SIZE + d->ts_off - d->udp_off - sizeof(struct udphdr) : 0;
+	__sync_fetch_and_add(&cap->bytes[now & (CAP_SLICES - 1)], bytes);
+	return 0;
+}
+
+/*
  * Sends the datagram to one output. Phase 1 (d->joining == 0) serves the outputs that take the
  * flow's video already, in level order, editing in place. Phase 2 serves the outputs that wait
  * for a keyframe, each from the restored original. Returns the verdict for the last output,
- * else FAN_CONTINUE.
+ * else FAN_CONTINUE. Capped outputs are served in phase 2 too: their level changes per frame.
  */
 __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *d,
 		       struct scratch *sc, struct cast_flow *f)
 {
 	struct cast_ostat *st;
 	struct edit *e;
-	__u32 slot, waiting, skip, sent, hub, flags;
+	__u32 slot, waiting, capped, class, skip, sent, hub, flags;
 	long err;
 
 	if (!o || !d || !sc || !f)
 		return TC_ACT_SHOT;
 	waiting = o->gen_added > d->key_gen_prev;
-	if (waiting != d->joining)
+	capped = o->level == LEVEL_CAP;
+	if ((waiting || capped) != d->joining)
 		return FAN_CONTINUE; /* served in the other phase */
+	class = o->class_id & (CAST_MAX_CLASS - 1);
 	e = &sc->e; /* in the scratch: the call chain's stack is near the verifier's limit */
 	e->count = o->level;
 	e->cut = o->level;
-	e->class_id = o->class_id;
+	e->class_id = class;
 	e->simulate = waiting; /* apply_level sets the running state */
-	if (waiting) {
-		/* No video until the flow's next keyframe: from its first packet on. */
-		e->cut = o->gen_added <= f->key_gen ? PRIO_KEY : LEVEL_NOVIDEO;
-		if (d->editable && d->level && restore(skb, d, sc))
-			return TC_ACT_SHOT;
+	e->waiting = waiting;
+	e->virt = 0;
+	if (capped) {
+		if (d->editable && d->cap_class != class + 1) {
+			if (cap_decide(d, f, o))
+				return TC_ACT_SHOT;
+			d->cap_class = class + 1;
+		}
+		e->virt = VIRT;
+		e->count = VP_KEEP;
+		e->cut = VP_KEEP;
+		/* The class's counters moved on with its first output. */
+		e->simulate = waiting || (d->applied & (1 << class));
 	}
+	if (waiting) /* no video until the flow's next keyframe: from its first packet on */
+		e->cut = o->gen_added <= f->key_gen ? (capped ? VP_KEY : PRIO_KEY) :
+						     (capped ? VP_NONE : LEVEL_NOVIDEO);
+	/* Phase 2 edits the original; outputs of one capped class in a row share its edit. */
+	if (d->joining && d->editable && d->level && !(capped && !waiting && d->edit_class == class + 1) &&
+	    restore(skb, d, sc))
+		return TC_ACT_SHOT;
 	if (d->editable && e->cut > d->level) {
 		if (apply_level(skb, d, &sc->b, f, e))
 			return TC_ACT_SHOT; /* the datagram is in an unknown state: send no more */
+		d->edit_class = capped && !waiting ? class + 1 : 0;
 		d->frames_sent = 0;
 		for (__u32 k = 0; k < TS_PER_DGRAM; k++) {
 			if (k >= d->n_frames)
 				break;
-			if (d->frame_prio[k] >= e->cut)
+			if (d->frame_prio[(k + e->virt) & (2 * TS_PER_DGRAM - 1)] >= e->cut)
 				d->frames_sent++;
 		}
 	}
@@ -529,8 +737,6 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	st = hub ? NULL : bpf_map_lookup_elem(&cast_ostats, &slot);
 	if (!d->n_ts || skip) {
 		/* Emptied for this class: counted once, so its RTP receivers see no gap. */
-		__u32 class = e->class_id & (CAST_MAX_CLASS - 1);
-
 		if (d->rtp && !e->simulate && !(d->skipped & (1 << class))) {
 			f->rtp_skip[class]++;
 			d->skipped |= 1 << class;
@@ -545,7 +751,7 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	}
 	if (set_destination(skb, d, o))
 		return TC_ACT_SHOT;
-	if (d->rtp && set_rtp_seq(skb, d, d->rtp_seq - f->rtp_skip[e->class_id & (CAST_MAX_CLASS - 1)]))
+	if (d->rtp && set_rtp_seq(skb, d, d->rtp_seq - f->rtp_skip[class]))
 		return TC_ACT_SHOT;
 	/* A hub takes its copy at ingress, where its XDP program broadcasts it. */
 	flags = hub ? BPF_F_INGRESS : 0;
@@ -792,6 +998,7 @@ int ecast_cast_in(struct __sk_buff *skb)
 			if ((h[1] & 0x40) && (h[3] & 0x10)) { /* a new frame starts here */
 				__u32 kind = FRAME_REF;
 
+				fl |= TSF_START;
 				if (!bpf_skb_load_bytes(skb, off, b, TS_SIZE))
 					kind = frame_kind_of(b, f->codec);
 				f->frames[kind & 3]++;
@@ -827,10 +1034,10 @@ int ecast_cast_in(struct __sk_buff *skb)
 	n = tab->n_out;
 	if (!n)
 		return TC_ACT_SHOT; /* a cast flow with no output goes nowhere */
-	slow = dp->key_gen_prev < tab->max_gen_added;
+	slow = dp->key_gen_prev < tab->max_gen_added || tab->n_cap;
 	if (slow) {
-		/* Some output waits for this flow's next keyframe: phase 1 clones only, phase 2
-		 * serves the waiting ones from the original, kept in the snapshot. */
+		/* Some output waits for this flow's next keyframe, or is capped: phase 1 clones
+		 * only, phase 2 serves those from the original, kept in the snapshot. */
 		__builtin_memcpy(dp->cc_start, f->cc, CAST_MAX_CLASS);
 		__u32 slen = dp->len & (SNAP_MAX - 1);
 

@@ -29,6 +29,7 @@ enum cast_level {
 	LEVEL_ALL = 0,         /* policy all */
 	LEVEL_REF = 256,       /* policy ref: no non-reference frames */
 	LEVEL_KEY = 257,       /* policy key: keyframes only */
+	LEVEL_CAP = 0xfffd,    /* policy max=RATE: the level is chosen at every frame start (struct cast_cap) */
 	LEVEL_NOVIDEO = 0xffff, /* an output waiting for a keyframe: no video yet */
 };
 #define SNAP_MAX 16384     /* the largest frame that can be restored for joining outputs */
@@ -67,6 +68,7 @@ struct cast_out {
 	__u16 nat_dport;   /* network order */
 	__u8 nat_dmac[6];
 	__u32 n_members;   /* a hub: its members are the entries just before it */
+	__u32 cap_bps;     /* LEVEL_CAP: the budget, bits/s of UDP payload */
 };
 
 struct cast_table {
@@ -74,7 +76,7 @@ struct cast_table {
 	__u32 gen;         /* generation of this table (userspace counts them) */
 	__u32 max_gen_added; /* the newest output's gen_added: flows whose last keyframe came
 			      * later have no output waiting (the fast path) */
-	__u32 _pad;
+	__u32 n_cap;       /* outputs with LEVEL_CAP: served from the original, each its own class */
 	struct cast_out out[CAST_TABLE_LEN];
 };
 
@@ -87,6 +89,7 @@ struct cast_meta {
 	char name[16];                     /* instance name (--name) */
 	char slot_name[CAST_MAX_OUT][16];  /* output interface per slot; empty: free */
 	__u16 slot_level[CAST_MAX_OUT];    /* policy level per slot */
+	__u32 slot_cap[CAST_MAX_OUT];      /* with LEVEL_CAP: the cap, bits/s */
 	__u64 retired_ns[CAST_TABLES];     /* CLOCK_MONOTONIC when each table stopped being active */
 };
 
@@ -98,6 +101,24 @@ struct cast_ostat {
 	__u64 frames_dropped;  /* video frames dropped by the policy */
 	__u64 clone_errors;    /* copies lost: refused by the kernel, or not made once the backlog was full */
 	__u64 failing;         /* the last copy to this output was refused */
+};
+
+/*
+ * The budget of a capped output (LEVEL_CAP), by slot: the UDP payload bytes it was sent in
+ * each slice of 2^CAP_SLICE_SHIFT ns. The current slice and the CAP_WINDOW before it cover at
+ * least one second, so a frame starts only while the last second is within the cap: any
+ * one-second window holds at most the cap plus the one frame that started last.
+ */
+enum cast_cap_window {
+	CAP_SLICE_SHIFT = 25,  /* 33.6 ms */
+	CAP_SLICES = 32,       /* ring of slices (a power of 2) */
+	CAP_WINDOW = 30,       /* 30 x 33.6 ms >= 1 s */
+};
+struct cast_cap {
+	__u64 slice;           /* the newest slice written */
+	__u32 bytes[CAP_SLICES];
+	__u16 level;           /* the level chosen at the last frame start (for stats) */
+	__u16 _pad[3];
 };
 
 /* A UDP flow: addresses as in the packet (IPv4 in the first 4 bytes), ports in network order. */
@@ -128,6 +149,16 @@ struct cast_flow {
 	__u64 overload;        /* datagrams whose copies stopped early: the CPU's backlog was full */
 	__u16 rtp_skip[CAST_MAX_CLASS]; /* per class: datagrams it emptied and did not send, taken
 					 * off the RTP sequence numbers so its receivers see no gap */
+	__u16 cap_keep;        /* per capped class (bit): it keeps the current frame */
+	__u16 cap_in_key;      /* per capped class (bit): the current frame is a keyframe */
+	__u16 cap_floor[CAST_MAX_CLASS]; /* per capped class: the least level until the next
+					  * keyframe (a reference frame or keyframe was dropped) */
+	__u16 cap_frame_ts[CAST_MAX_CLASS]; /* per capped class: TS packets of the current frame */
+	__u16 cap_key_ts[CAST_MAX_CLASS];   /* and of the last keyframe: a keyframe starts only if
+					     * one as big fits in the budget */
+	__u64 cap_key_ns;      /* when the last keyframe started (seen by a capped class) */
+	__u64 cap_gop_ns;      /* the time between the last two: within a second of the next
+				* keyframe, capped classes keep room for it */
 };
 #define CC_VALID 0x10
 
@@ -136,6 +167,7 @@ struct cast_abi {
 	enum cast_limit limit;
 	enum cast_level level;
 	enum cast_out_flag out_flag;
+	enum cast_cap_window cap_window;
 };
 
 #endif
