@@ -36,23 +36,44 @@ const TX_IP: [u8; 4] = [10, 206, 0, 2];
 const PORT: u16 = 5000;
 const DGRAM: usize = 1316;
 
+/// Fan-out benchmark: ebpf-cast against tc mirred, a Linux bridge, a userspace relay and the
+/// kernel's XDP broadcast, in one run on private namespaces (bench/run builds and starts it).
+#[derive(clap::Parser)]
 struct Opts {
+    /// The ebpf-cast binary to measure
+    #[arg(long, default_value = "target/release/ebpf-cast")]
     bin: PathBuf,
+    /// About a minute: N = 4 (unless --n), one repetition of one second
+    #[arg(long)]
     quick: bool,
+    /// Output counts to measure
+    #[arg(long = "n", value_delimiter = ',', default_value = "1,4,16,64,256,1024")]
     ns: Vec<usize>,
+    /// Repetitions of each measurement (the median is reported)
+    #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Seconds per measurement
+    #[arg(long, default_value_t = 2.0)]
     secs: f64,
+    /// Where the results go
+    #[arg(long, default_value = "bench/results")]
     out: PathBuf,
+    /// Only these mechanisms (e.g. mirred,cast-all)
+    #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
+    /// How the receivers take their copies
+    #[arg(long, value_enum, default_value_t = Rx::Napi)]
     rx: Rx,
-    /// --soak MINUTES: run the soak instead of the benchmark.
+    /// Run the soak for this many minutes instead of the benchmark (scripts/soak)
+    #[arg(long, value_name = "MINUTES")]
     soak: Option<f64>,
-    /// --rate: the soak's input rate (datagrams/s) instead of the measured lossless one.
+    /// The soak's input rate (datagrams/s) instead of the measured lossless one
+    #[arg(long)]
     rate: Option<f64>,
 }
 
 /// How the receivers take their copies.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Rx {
     /// GRO on the receiving veth peers: each peer runs NAPI with a ring of its own.
     Napi,
@@ -71,52 +92,11 @@ impl Rx {
 }
 
 fn parse_opts() -> Result<Opts> {
-    let mut o = Opts {
-        bin: PathBuf::from("target/release/ebpf-cast"),
-        quick: false,
-        ns: vec![1, 4, 16, 64, 256, 1024],
-        reps: 3,
-        secs: 2.0,
-        out: PathBuf::from("bench/results"),
-        only: None,
-        rx: Rx::Napi,
-        soak: None,
-        rate: None,
-    };
-    let mut args = std::env::args().skip(1);
-    let mut ns_given = false;
-    while let Some(a) = args.next() {
-        let mut val = || args.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--bin" => o.bin = val()?.into(),
-            "--quick" => o.quick = true,
-            "--n" => {
-                o.ns = val()?.split(',').map(|s| s.parse()).collect::<Result<_, _>>()?;
-                ns_given = true;
-            }
-            "--reps" => o.reps = val()?.parse()?,
-            "--secs" => o.secs = val()?.parse()?,
-            "--out" => o.out = val()?.into(),
-            "--rx" => {
-                o.rx = match val()?.as_str() {
-                    "napi" => Rx::Napi,
-                    "backlog" => Rx::Backlog,
-                    v => bail!("--rx {v}: use napi or backlog"),
-                }
-            }
-            "--only" => o.only = Some(val()?.split(',').map(String::from).collect()),
-            "--soak" => o.soak = Some(val()?.parse()?),
-            "--rate" => o.rate = Some(val()?.parse()?),
-            "-h" | "--help" => {
-                println!("bench/run [--quick] [--rx napi|backlog] [--n 1,4,16] [--reps R] [--secs S] [--out DIR] [--only m1,m2]");
-                println!("scripts/soak --minutes M [--rx napi|backlog] [--rate DATAGRAMS_PER_S] [--out DIR]");
-                std::process::exit(0);
-            }
-            _ => bail!("unknown option {a}: see --help"),
-        }
-    }
+    use clap::{parser::ValueSource, CommandFactory, FromArgMatches};
+    let matches = Opts::command().get_matches();
+    let mut o = Opts::from_arg_matches(&matches)?;
     if o.quick {
-        if !ns_given {
+        if matches.value_source("ns") != Some(ValueSource::CommandLine) {
             o.ns = vec![4];
         }
         o.reps = 1;

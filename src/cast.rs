@@ -13,6 +13,7 @@ use crate::{
     hub::Hubs,
     iface::Iface,
     installed,
+    mpegts::{Codec, FrameKind, PID_NONE},
     out::NewOutput,
     pins,
     policy::Policy,
@@ -25,30 +26,6 @@ use crate::{
 pub const MAX_OUTPUTS: usize = types::cast_limit::CAST_MAX_OUT.0 as usize;
 pub const MAX_CLASSES: usize = types::cast_limit::CAST_MAX_CLASS.0 as usize;
 const MAX_PORTS: usize = types::cast_limit::CAST_MAX_PORTS.0 as usize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Codec {
-    H264,
-    H265,
-}
-
-impl Codec {
-    pub fn value(self) -> u8 {
-        match self {
-            Codec::H264 => 1,
-            Codec::H265 => 2,
-        }
-    }
-
-    pub fn name(v: u8) -> &'static str {
-        match v {
-            1 => "h264",
-            2 => "h265",
-            _ => "-",
-        }
-    }
-}
 
 #[derive(Debug, clap::Args)]
 pub struct CastArgs {
@@ -95,7 +72,7 @@ fn parse_pid(s: &str) -> Result<u16, String> {
         None => s.parse(),
     };
     match v {
-        Ok(pid) if (0x10..0x1fff).contains(&pid) => Ok(pid),
+        Ok(pid) if (0x10..PID_NONE).contains(&pid) => Ok(pid),
         _ => Err(format!("'{s}' is not a video PID: give 0x10 to 0x1ffe, in decimal or 0x hex")),
     }
 }
@@ -488,11 +465,11 @@ impl Stats {
             flows.push(FlowStats {
                 source: endpoint(&key.saddr, key.sport, key.ipv6 != 0),
                 destination: endpoint(&key.daddr, key.dport, key.ipv6 != 0),
-                video_pid: (f.video_pid != 0x1fff).then_some(f.video_pid),
-                codec: Codec::name(f.codec),
-                frames_key: f.frames[1],
-                frames_ref: f.frames[2],
-                frames_nonref: f.frames[3],
+                video_pid: (f.video_pid != PID_NONE).then_some(f.video_pid),
+                codec: Codec::of_value(f.codec.into()).map_or("-", Codec::name),
+                frames_key: f.frames[FrameKind::Key.value()],
+                frames_ref: f.frames[FrameKind::Ref.value()],
+                frames_nonref: f.frames[FrameKind::NonRef.value()],
                 datagrams: f.packets,
                 bytes: f.bytes,
                 unedited: f.unedited,

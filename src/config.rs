@@ -5,7 +5,13 @@ use std::{collections::BTreeSet, ops::Range, path::Path};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::{attach::AttachMode, cast::CastArgs, cast::Codec, cli::RunOpts, out::NewOutput};
+use crate::{
+    attach::AttachMode,
+    cast::CastArgs,
+    cli::RunOpts,
+    mpegts::{Codec, PID_NONE},
+    out::NewOutput,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,7 +169,7 @@ pub fn parse(text: &str) -> Result<Config, Vec<String>> {
             }
         }
         if let Some(p) = &c.pid {
-            if !(0x10..0x1fff).contains(p.get_ref()) {
+            if !(0x10..PID_NONE).contains(p.get_ref()) {
                 err(p.span(), format!("pid = {:#x} is not a video PID: give 0x10 to 0x1ffe", p.get_ref()));
             }
         }

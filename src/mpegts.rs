@@ -1,9 +1,12 @@
 //! MPEG-TS rules shared with the kernel: the C in src/bpf/mpegts.h, compiled for userspace.
 //! Safe wrappers over one 188-byte TS packet.
-pub const TS_SIZE: usize = 188;
-pub const PID_NONE: u16 = 0x1fff;
+use crate::skel::cast::types;
 
-/// Frame kinds as enum frame_kind in cast.h.
+pub const TS_SIZE: usize = 188;
+/// The null PID, which stands for "no PID" (enum ts_pid in mpegts.h).
+pub const PID_NONE: u16 = types::ts_pid::PID_NONE.0 as u16;
+
+/// Frame kinds, as enum frame_kind in mpegts.h.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FrameKind {
@@ -12,18 +15,46 @@ pub enum FrameKind {
     NonRef,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl FrameKind {
+    /// The kernel's value, which also indexes cast_flow.frames.
+    pub fn value(self) -> usize {
+        let kind = match self {
+            FrameKind::Key => types::frame_kind::FRAME_KEY,
+            FrameKind::Ref => types::frame_kind::FRAME_REF,
+            FrameKind::NonRef => types::frame_kind::FRAME_NONREF,
+        };
+        kind.0 as usize
+    }
+
+    /// The kind of a kernel value; anything else (a slice header not found) is a reference frame.
+    fn of_value(v: u8) -> FrameKind {
+        [FrameKind::Key, FrameKind::NonRef]
+            .into_iter()
+            .find(|k| k.value() == usize::from(v))
+            .unwrap_or(FrameKind::Ref)
+    }
+}
+
+/// Video codecs the classifier knows, as enum codec in mpegts.h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Codec {
     H264,
     H265,
 }
 
 impl Codec {
-    fn value(self) -> u8 {
-        match self {
-            Codec::H264 => 1,
-            Codec::H265 => 2,
-        }
+    pub fn value(self) -> u8 {
+        let c = match self {
+            Codec::H264 => types::codec::CODEC_H264,
+            Codec::H265 => types::codec::CODEC_H265,
+        };
+        c.0 as u8
+    }
+
+    /// The codec of a kernel value, if it names one.
+    pub fn of_value(v: u32) -> Option<Codec> {
+        [Codec::H264, Codec::H265].into_iter().find(|c| u32::from(c.value()) == v)
     }
 
     pub fn name(self) -> &'static str {
@@ -44,11 +75,7 @@ extern "C" {
 /// Kind of the frame whose PES starts in this packet (the packet must have PUSI set).
 pub fn frame_kind(p: &[u8; TS_SIZE], codec: Codec) -> FrameKind {
     // SAFETY: the C reads at most TS_SIZE bytes of p.
-    match unsafe { ec_ts_frame_kind(p.as_ptr(), codec.value()) } {
-        1 => FrameKind::Key,
-        3 => FrameKind::NonRef,
-        _ => FrameKind::Ref,
-    }
+    FrameKind::of_value(unsafe { ec_ts_frame_kind(p.as_ptr(), codec.value()) })
 }
 
 /// PMT PID of the first program of a PAT packet.
@@ -62,12 +89,7 @@ pub fn pat_pmt_pid(p: &[u8; TS_SIZE]) -> Option<u16> {
 pub fn pmt_video(p: &[u8; TS_SIZE]) -> Option<(u16, Codec)> {
     // SAFETY: as above.
     let v = unsafe { ec_psi_pmt_video(p.as_ptr()) };
-    let codec = match v >> 16 {
-        1 => Codec::H264,
-        2 => Codec::H265,
-        _ => return None,
-    };
-    Some(((v & 0x1fff) as u16, codec))
+    Some(((v & 0x1fff) as u16, Codec::of_value(v >> 16)?))
 }
 
 /// Drop priority of the n-th non-reference frame (0..=255).

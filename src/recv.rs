@@ -117,7 +117,7 @@ impl Analyzer {
         let entry = self.report.pids.entry(pid).or_default();
         entry.packets += 1;
         // Continuity: +1 for a packet with payload, unchanged without; duplicates allowed once.
-        if pid != 0x1fff {
+        if pid != mpegts::PID_NONE {
             let discontinuity = p[3] & 0x20 != 0 && p[4] > 0 && p[5] & 0x80 != 0;
             let cc = mpegts::cc(p);
             if let Some(&last) = self.last_cc.get(&pid) {

@@ -155,7 +155,7 @@ fn details(inst: Installed) -> Entry {
         if let Some(ro) =
             installed::global_data(&inst, ".rodata").and_then(|b| skel::from_bytes::<sw::rodata>(&b))
         {
-            mode = SwitchMode::from_value(ro.sw_mode).to_string();
+            mode = SwitchMode::of_value(ro.sw_mode).name().to_string();
         }
         peer = switch_peer(&inst);
     } else if inst.role == "cast" {

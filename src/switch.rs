@@ -15,7 +15,7 @@ use crate::{
     skel::{self, switch::*},
 };
 
-/// How the switch forwards a frame; values match enum sw_mode in switch.h.
+/// How the switch forwards a frame (enum sw_mode in switch.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SwitchMode {
@@ -26,18 +26,26 @@ pub enum SwitchMode {
 }
 
 impl SwitchMode {
-    fn value(self) -> u32 {
+    fn value(self) -> types::sw_mode {
         match self {
-            SwitchMode::Redirect => 0,
-            SwitchMode::Clone => 1,
+            SwitchMode::Redirect => types::sw_mode::SW_MODE_REDIRECT,
+            SwitchMode::Clone => types::sw_mode::SW_MODE_CLONE,
         }
     }
 
-    pub fn from_value(v: u32) -> &'static str {
-        if v == 1 {
-            "clone"
+    /// The mode of a loaded program's rodata.
+    pub fn of_value(v: types::sw_mode) -> SwitchMode {
+        if v == SwitchMode::Clone.value() {
+            SwitchMode::Clone
         } else {
-            "redirect"
+            SwitchMode::Redirect
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SwitchMode::Redirect => "redirect",
+            SwitchMode::Clone => "clone",
         }
     }
 }
@@ -88,7 +96,7 @@ pub fn run(args: &SwitchArgs) -> Result<()> {
             "\nswitching {} <-> {} ({} mode, attached via {}); Ctrl-C to stop",
             a.name,
             b.name,
-            SwitchMode::from_value(args.mode.value()),
+            args.mode.name(),
             att_a.hook
         );
     }

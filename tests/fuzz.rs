@@ -612,7 +612,7 @@ fn switch_matches_the_model() {
     devices(&ns);
     let mismatches = ns.enter(move || {
         let mut bad = Vec::new();
-        for mode in [0u32, 1] {
+        for mode in [sw_types::sw_mode::SW_MODE_REDIRECT, sw_types::sw_mode::SW_MODE_CLONE] {
             let mut obj = MaybeUninit::uninit();
             let mut open = skel::open(SwitchSkelBuilder::default(), &mut obj).unwrap();
             open.maps.rodata_data.as_deref_mut().unwrap().sw_mode = mode;
@@ -628,7 +628,7 @@ fn switch_matches_the_model() {
                 .update_percpu(&d[0].to_ne_bytes(), &vec![bytes; ncpu], MapFlags::ANY)
                 .unwrap();
             let sock = capture(d[1]);
-            let mut r = Rng(seed ^ u64::from(mode));
+            let mut r = Rng(seed ^ u64::from(mode.0));
             let (mut packets, mut bytes_sum) = (0u64, 0u64);
             for i in 0..n {
                 let len = 14 + r.below(1500);
@@ -651,7 +651,7 @@ fn switch_matches_the_model() {
                 let copies = captured(&sock);
                 let (want_verdict, want_copy) = match (port, mode) {
                     (false, _) => (model::TC_ACT_OK, false),
-                    (true, 0) => (model::TC_ACT_REDIRECT, false),
+                    (true, sw_types::sw_mode::SW_MODE_REDIRECT) => (model::TC_ACT_REDIRECT, false),
                     (true, _) => (model::TC_ACT_OK, true),
                 };
                 if port {
@@ -661,7 +661,7 @@ fn switch_matches_the_model() {
                 let copy_ok = if want_copy { copies == [f.clone()] } else { copies.is_empty() };
                 if o.return_value != want_verdict || data != f || !copy_ok {
                     bad.push(format!(
-                        "mode {mode} frame {i} (port {port}, {len} bytes): verdict {}, changed {}, {} copies",
+                        "mode {mode:?} frame {i} (port {port}, {len} bytes): verdict {}, changed {}, {} copies",
                         o.return_value,
                         data != f,
                         copies.len()
@@ -676,7 +676,7 @@ fn switch_matches_the_model() {
                 kb += p.bytes;
             }
             if (kp, kb) != (packets, bytes_sum) {
-                bad.push(format!("mode {mode}: counters ({kp}, {kb}), model ({packets}, {bytes_sum})"));
+                bad.push(format!("mode {mode:?}: counters ({kp}, {kb}), model ({packets}, {bytes_sum})"));
             }
         }
         bad

@@ -24,7 +24,11 @@ fn frame(len: usize) -> Vec<u8> {
 }
 
 /// Loads the program in `mode`, optionally maps lo -> `out`, and returns (retvals, packets, bytes, errors).
-fn run_frames(mode: u32, port: Option<u32>, frames: Vec<Vec<u8>>) -> (Vec<Result<u32, String>>, [u64; 3]) {
+fn run_frames(
+    mode: types::sw_mode,
+    port: Option<u32>,
+    frames: Vec<Vec<u8>>,
+) -> (Vec<Result<u32, String>>, [u64; 3]) {
     let ns = Netns::new("prog");
     ns.enter(move || {
         let mut obj = MaybeUninit::uninit();
@@ -62,7 +66,8 @@ fn known_port_is_redirected_and_counted() {
     if !need_root() {
         return;
     }
-    let (rets, [packets, bytes, errors]) = run_frames(0, Some(4242), vec![frame(60), frame(1514), frame(14)]);
+    let (rets, [packets, bytes, errors]) =
+        run_frames(types::sw_mode::SW_MODE_REDIRECT, Some(4242), vec![frame(60), frame(1514), frame(14)]);
     assert_eq!(rets, vec![Ok(TC_ACT_REDIRECT); 3]);
     assert_eq!((packets, bytes, errors), (3, 60 + 1514 + 14, 0));
 }
@@ -72,7 +77,7 @@ fn unknown_port_passes_untouched() {
     if !need_root() {
         return;
     }
-    let (rets, sums) = run_frames(0, None, vec![frame(60), frame(1514)]);
+    let (rets, sums) = run_frames(types::sw_mode::SW_MODE_REDIRECT, None, vec![frame(60), frame(1514)]);
     assert_eq!(rets, vec![Ok(TC_ACT_OK); 2]);
     assert_eq!(sums, [0, 0, 0]);
 }
@@ -84,7 +89,7 @@ fn runt_frame_never_reaches_the_program() {
     }
     // The kernel refuses frames shorter than an Ethernet header before the program runs
     // (and the program itself passes any frame under 14 bytes): nothing is counted.
-    let (rets, sums) = run_frames(0, Some(4242), vec![frame(13), frame(12)]);
+    let (rets, sums) = run_frames(types::sw_mode::SW_MODE_REDIRECT, Some(4242), vec![frame(13), frame(12)]);
     assert!(rets.iter().all(|r| r.as_ref().is_err_and(|e| e.contains("Invalid argument"))), "{rets:?}");
     assert_eq!(sums, [0, 0, 0]);
 }
@@ -95,7 +100,8 @@ fn clone_mode_counts_a_failed_clone_and_passes_the_original() {
         return;
     }
     // ifindex 4242 does not exist in the fresh namespace: the clone fails, the original goes on.
-    let (rets, [packets, bytes, errors]) = run_frames(1, Some(4242), vec![frame(100), frame(200)]);
+    let (rets, [packets, bytes, errors]) =
+        run_frames(types::sw_mode::SW_MODE_CLONE, Some(4242), vec![frame(100), frame(200)]);
     assert_eq!(rets, vec![Ok(TC_ACT_OK); 2]);
     assert_eq!((packets, bytes, errors), (2, 300, 2));
 }

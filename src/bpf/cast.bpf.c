@@ -20,6 +20,7 @@ const volatile __u16 cfg_video_pid;             /* 0: learn it from the PMT */
 const volatile __u8 cfg_codec;                  /* with cfg_video_pid: enum codec */
 
 const volatile struct cast_abi abi;
+const volatile struct ts_abi ts_abi;
 
 /* Outputs. Userspace fills the next table of the rotation, then makes it the active one. */
 struct cast_table cast_tabs[CAST_TABLES];

@@ -11,7 +11,6 @@ enum cast_limit {
 #define CAST_TABLE_LEN (CAST_MAX_OUT + CAST_MAX_CLASS) /* outputs, and a hub entry per class */
 #define CAST_TABLES 8      /* output tables in rotation (a power of 2): a table is rewritten only
 			    * long after the program last read it, and changes need not wait */
-#define TS_SIZE 188
 #define TS_PER_DGRAM 64    /* TS packets a datagram may hold for per-frame editing (a power of 2;
 			    * MTU 9000 carries 47) */
 
@@ -19,8 +18,9 @@ enum cast_limit {
  * Drop priority of a TS packet. An output whose policy level is L receives the packets
  * with prio >= L. Non-reference frames get 0..255 (their bit-reversed index, so a higher
  * level drops a superset of what a lower one drops, spread evenly); reference frames 256;
- * keyframes; packets that are not video are never dropped, and keyframes only for an output that
- * waits for its first keyframe (LEVEL_NOVIDEO: no video before it).
+ * keyframes PRIO_KEY. Packets that are not video are never dropped. Keyframes are dropped only
+ * for an output that waits for its first keyframe (LEVEL_NOVIDEO: no video before it), and for
+ * a capped output whose budget has no room for the next one (its whole GOP goes).
  */
 #define PRIO_REF 256
 #define PRIO_KEY 0xfffe    /* keyframes */
@@ -33,19 +33,6 @@ enum cast_level {
 	LEVEL_NOVIDEO = 0xffff, /* an output waiting for a keyframe: no video yet */
 };
 #define SNAP_MAX 16384     /* the largest frame that can be restored for joining outputs */
-
-enum frame_kind {
-	FRAME_NONE = 0,    /* no frame seen yet */
-	FRAME_KEY = 1,     /* random access picture (IDR, CRA, BLA) or RAI=1 */
-	FRAME_REF = 2,     /* reference picture, or slice header not found */
-	FRAME_NONREF = 3,  /* disposable: nal_ref_idc 0 (H.264), sub-layer non-ref (H.265) */
-};
-
-enum codec {
-	CODEC_UNKNOWN = 0,
-	CODEC_H264 = 1,    /* PMT stream_type 0x1B */
-	CODEC_H265 = 2,    /* PMT stream_type 0x24 */
-};
 
 /* cast_out.flags */
 enum cast_out_flag {

@@ -7,13 +7,36 @@
 #ifndef EBPF_CAST_MPEGTS_H
 #define EBPF_CAST_MPEGTS_H
 
-#include "cast.h"
-
+#define TS_SIZE 188
 #define TS_SYNC 0x47
-#define PID_PAT 0x0000
-#define PID_NONE 0x1fff
 #define STREAM_TYPE_H264 0x1b
 #define STREAM_TYPE_H265 0x24
+
+enum ts_pid {
+	PID_PAT = 0x0000,
+	PID_NONE = 0x1fff, /* the null PID: "none" wherever a PID is not known */
+};
+
+enum frame_kind {
+	FRAME_NONE = 0,    /* no frame seen yet */
+	FRAME_KEY = 1,     /* random access picture (IDR, CRA, BLA) or RAI=1 */
+	FRAME_REF = 2,     /* reference picture, or slice header not found */
+	FRAME_NONREF = 3,  /* disposable: nal_ref_idc 0 (H.264), sub-layer non-ref (H.265) */
+};
+
+enum codec {
+	CODEC_UNKNOWN = 0,
+	CODEC_H264 = 1,    /* PMT stream_type 0x1B */
+	CODEC_H265 = 2,    /* PMT stream_type 0x24 */
+};
+
+/* Never read: anchors these enums in the cast program's BTF, so that Rust uses the generated
+ * types (cast.bpf.c's `ts_abi`). */
+struct ts_abi {
+	enum ts_pid pid;
+	enum frame_kind kind;
+	enum codec codec;
+};
 
 /* Hides a value from the compiler so that the bounds check after it is kept as written
  * (clang may otherwise drop a check it proved redundant, and the verifier cannot). */

@@ -6,7 +6,7 @@
 #include "switch.h"
 
 /* Written by userspace before load. */
-const volatile __u32 sw_mode = SW_MODE_REDIRECT;
+const volatile enum sw_mode sw_mode = SW_MODE_REDIRECT;
 
 /* ingress ifindex -> peer port and per-CPU counters: one lookup per frame. */
 struct {

@@ -25,13 +25,29 @@ impl std::ops::Deref for Edge {
     }
 }
 
-/// Removes the pins of the edge namespace's casts, also when a test fails or kills a cast.
+/// Removes the pins and lock files of the edge namespace's casts, also when a test fails or kills
+/// a cast (a later namespace may get the same inode, and so the same names).
 struct PinsGuard(std::path::PathBuf);
 
 impl Drop for PinsGuard {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        let ns = self.0.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        for lock in lock_files(ns) {
+            let _ = std::fs::remove_file(std::path::Path::new("/run/ebpf-cast").join(lock));
+        }
     }
+}
+
+/// Lock files of the casts of network namespace `ns` (net-INODE).
+fn lock_files(ns: &str) -> Vec<String> {
+    let prefix = format!("{ns}-");
+    std::fs::read_dir("/run/ebpf-cast")
+        .map(|rd| rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| l.starts_with(&prefix))
+        .collect()
 }
 
 impl Edge {
@@ -114,11 +130,8 @@ impl Edge {
         let st = self.ok(&["status"]);
         assert!(st.contains("no ebpf-cast program is attached"), "{st}");
         assert!(!pins_of(&self.edge).exists(), "pins left behind in {}", pins_of(&self.edge).display());
-        let prefix = format!("{}-", ns_inode(&self.edge));
-        let locks: Vec<String> = std::fs::read_dir("/run/ebpf-cast")
-            .map(|rd| rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
-            .unwrap_or_default();
-        assert!(!locks.iter().any(|l| l.starts_with(&prefix)), "lock files left behind: {locks:?}");
+        let locks = lock_files(&ns_inode(&self.edge));
+        assert!(locks.is_empty(), "lock files left behind: {locks:?}");
     }
 }
 

@@ -9,7 +9,7 @@
 //! IPv4 header and UDP checksums keep the validity they had on input (one's complement residual).
 use std::collections::HashMap;
 
-use ebpf_cast::mpegts::{self, Codec, FrameKind};
+use ebpf_cast::mpegts::{self, Codec, FrameKind, PID_NONE};
 
 pub const TC_ACT_OK: u32 = 0;
 pub const TC_ACT_SHOT: u32 = 2;
@@ -17,7 +17,6 @@ pub const TC_ACT_REDIRECT: u32 = 7;
 
 const TS: usize = 188;
 const MAX_TS: usize = 64;
-const PID_NONE: u16 = 0x1fff;
 const PRIO_REF: u16 = 256;
 const PRIO_KEY: u16 = 0xfffe;
 const PRIO_KEEP: u16 = 0xffff;
@@ -239,7 +238,7 @@ impl Model {
             let video = pid == f.video_pid && pid != PID_NONE;
             if video {
                 if pusi && payload {
-                    let codec = if f.codec == 2 { Codec::H265 } else { Codec::H264 };
+                    let codec = Codec::of_value(f.codec.into()).unwrap_or(Codec::H264);
                     let kind = match input.get(off..off + TS) {
                         Some(p) => mpegts::frame_kind(p.try_into().unwrap(), codec),
                         None => FrameKind::Ref,
@@ -269,7 +268,7 @@ impl Model {
                             f.pmt_pid = pmt;
                         }
                     } else if let Some((v, codec)) = mpegts::pmt_video(p).filter(|(v, _)| *v != PID_NONE) {
-                        let c = if codec == Codec::H265 { 2 } else { 1 };
+                        let c = codec.value();
                         if cfg.video_pid == 0 {
                             f.video_pid = v;
                             f.codec = c;
