@@ -92,7 +92,8 @@ struct dgram {
 	__u8 n_frames;          /* frames that start in this datagram */
 	__u8 frames_sent;       /* of those, kept at the current level */
 	__u8 last;              /* the output being sent to is the last one: redirect */
-	__u8 joining;           /* phase 2: serving outputs that wait for a keyframe */
+	__u8 slow;              /* some output waits for a keyframe or is capped: two phases */
+	__u8 joining;           /* phase 2: serving the outputs that wait for a keyframe or are capped */
 	__u8 snapped;           /* the frame as received is in the scratch snapshot */
 	__u8 refused;           /* copies refused in a row by outputs that took the last one */
 	__u16 applied;          /* classes numbered in phase 1 (bit per class) */
@@ -766,30 +767,34 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	return FAN_CONTINUE;
 }
 
-/* Phase 2: the outputs that wait for this flow's next keyframe, each from the original. */
-__noinline int fan_waiting(struct __sk_buff *skb, struct cast_table *tab, struct dgram *d,
-			   struct scratch *sc, struct cast_flow *f)
+/*
+ * One phase of the fan-out (d->joining): every output of the table in order, but the members
+ * of hubs (their hub entry, which follows them, sends and counts). Returns the verdict of the
+ * output that took the original, else FAN_CONTINUE.
+ */
+__noinline int fan_out(struct __sk_buff *skb, struct cast_table *tab, struct dgram *d,
+		       struct scratch *sc, struct cast_flow *f)
 {
 	__u32 n;
 
 	if (!tab || !d)
 		return TC_ACT_SHOT;
 	n = tab->n_out;
-	d->joining = 1;
-	d->last = 0;
 	for (__u32 i = 0; i < CAST_TABLE_LEN; i++) {
 		int verdict;
 
 		if (i >= n)
 			break;
 		if (tab->out[i].flags & CAST_OUT_VIA_HUB)
-			continue; /* its hub entry, which follows, sends and counts */
+			continue;
 		d->idx = i;
+		/* Without a phase 2, the last output takes the original. */
+		d->last = !d->slow && i + 1 == n;
 		verdict = fan_one(skb, &tab->out[i], d, sc, f);
 		if (verdict != FAN_CONTINUE)
 			return verdict;
 	}
-	return TC_ACT_SHOT;
+	return FAN_CONTINUE;
 }
 
 static __always_inline int port_wanted(__u16 dport)
@@ -845,6 +850,75 @@ static __always_inline void learn_psi(struct __sk_buff *skb, __u32 off, __u16 pi
 	}
 }
 
+/*
+ * Classifies every TS packet of the datagram: its flags, and on the video PID the priority of
+ * the frame it belongs to (a new frame's kind from its first slice); PAT and PMT teach the flow
+ * its video PID. Leaves the datagram whole (editable = 0) if it is not TS after all.
+ */
+static __always_inline void classify(struct __sk_buff *skb, struct dgram *d, struct cast_flow *f,
+				     __u32 gen, struct ts_buf *b, void *data, void *end)
+{
+	d->editable = d->n_orig && d->n_orig <= TS_PER_DGRAM && !skb->gso_size;
+	for (__u32 i = 0; i < TS_PER_DGRAM && d->editable; i++) {
+		__u32 off = d->ts_off + i * TS_SIZE;
+		__u8 *h = data + (off & 0x3fff); /* bounded for the verifier */
+		__u16 pid;
+		__u8 fl = 0;
+
+		if (i >= d->n_orig)
+			break;
+		if ((void *)(h + 6) > end || h[0] != TS_SYNC) {
+			d->editable = 0; /* not TS after all: cast whole */
+			break;
+		}
+		pid = ts_pid(h);
+		d->cc[i] = h[3] & 0x0f;
+		d->pos[i] = i;
+		if (h[3] & 0x10)
+			fl |= TSF_PAYLOAD;
+		else
+			fl |= TSF_AFONLY;
+		if ((h[3] & 0x20) && h[4] >= 7 && (h[5] & 0x10))
+			fl |= TSF_PCR;
+		if (pid == f->video_pid && pid != PID_NONE) {
+			fl |= TSF_VIDEO;
+			if ((h[1] & 0x40) && (h[3] & 0x10)) { /* a new frame starts here */
+				__u32 kind = FRAME_REF;
+
+				fl |= TSF_START;
+				if (!bpf_skb_load_bytes(skb, off, b, TS_SIZE))
+					kind = frame_kind_of(b, f->codec);
+				f->frames[kind & 3]++;
+				if (kind == FRAME_KEY) {
+					f->prio = PRIO_KEY;
+					f->key_gen = gen; /* outputs added before now may join */
+				} else if (kind == FRAME_NONREF) {
+					f->prio = nonref_prio(f->nonref_seq++);
+				} else {
+					f->prio = PRIO_REF;
+				}
+				if (d->n_frames < TS_PER_DGRAM)
+					d->frame_prio[d->n_frames & (TS_PER_DGRAM - 1)] = f->prio;
+				d->n_frames++;
+				d->frames_sent = d->n_frames;
+			}
+			d->prio[i] = f->prio;
+		} else {
+			d->prio[i] = PRIO_KEEP;
+			if ((h[1] & 0x40) && (pid == PID_PAT || (pid == f->pmt_pid && pid != PID_NONE))) {
+				learn_psi(skb, off, pid, b, f);
+				data = skb_data(skb); /* helpers may have moved it */
+				end = skb_data_end(skb);
+			}
+		}
+		d->flags[i] = fl;
+		d->flags0[i] = fl;
+	}
+	if (!d->editable)
+		f->unedited++; /* not TS (--port), too many TS packets, GSO, or a sync byte lost */
+	d->n_ts = d->editable ? d->n_orig : 1; /* a datagram cast whole is never empty */
+}
+
 static __always_inline int fanned_out(struct dgram *d, struct cast_flow *f, int verdict)
 {
 	if (d->full)
@@ -861,10 +935,10 @@ int ecast_cast_in(struct __sk_buff *skb)
 	struct cast_table *tab;
 	struct cast_flow *f;
 	struct scratch *sc;
-	struct ts_buf *b;
 	struct cursor c;
 	struct udphdr *udp;
-	__u32 zero = 0, n, payload, udp_len, slow, l3_off, l3_end, udp_off, ts_off, daddr = 0;
+	__u32 zero = 0, payload, udp_len, l3_off, l3_end, udp_off, ts_off, daddr = 0;
+	int verdict;
 	__u16 proto, dport;
 	__u8 dmac[6], ipv6 = 0, csum, n_orig = 0, *rtp, is_rtp = 0;
 	__u16 rtp_seq = 0;
@@ -965,78 +1039,17 @@ int ecast_cast_in(struct __sk_buff *skb)
 	f = flow_of(&key, sc);
 	if (!f)
 		return TC_ACT_OK;
-	b = &sc->b;
 	dp->tab = cast_active & (CAST_TABLES - 1);
 	tab = &cast_tabs[dp->tab];
 	dp->key_gen_prev = f->key_gen;
 	f->packets++;
 	f->bytes += skb->len;
 
-	dp->editable = dp->n_orig && dp->n_orig <= TS_PER_DGRAM && !skb->gso_size;
-	for (__u32 i = 0; i < TS_PER_DGRAM && dp->editable; i++) {
-		__u32 off = dp->ts_off + i * TS_SIZE;
-		__u8 *h = data + (off & 0x3fff); /* bounded for the verifier */
-		__u16 pid;
-		__u8 fl = 0;
-
-		if (i >= dp->n_orig)
-			break;
-		if ((void *)(h + 6) > c.end || h[0] != TS_SYNC) {
-			dp->editable = 0; /* not TS after all: cast whole */
-			break;
-		}
-		pid = ts_pid(h);
-		dp->cc[i] = h[3] & 0x0f;
-		dp->pos[i] = i;
-		if (h[3] & 0x10)
-			fl |= TSF_PAYLOAD;
-		else
-			fl |= TSF_AFONLY;
-		if ((h[3] & 0x20) && h[4] >= 7 && (h[5] & 0x10))
-			fl |= TSF_PCR;
-		if (pid == f->video_pid && pid != PID_NONE) {
-			fl |= TSF_VIDEO;
-			if ((h[1] & 0x40) && (h[3] & 0x10)) { /* a new frame starts here */
-				__u32 kind = FRAME_REF;
-
-				fl |= TSF_START;
-				if (!bpf_skb_load_bytes(skb, off, b, TS_SIZE))
-					kind = frame_kind_of(b, f->codec);
-				f->frames[kind & 3]++;
-				if (kind == FRAME_KEY) {
-					f->prio = PRIO_KEY;
-					f->key_gen = tab->gen; /* outputs added before now may join */
-				} else if (kind == FRAME_NONREF) {
-					f->prio = nonref_prio(f->nonref_seq++);
-				} else {
-					f->prio = PRIO_REF;
-				}
-				if (dp->n_frames < TS_PER_DGRAM)
-					dp->frame_prio[dp->n_frames & (TS_PER_DGRAM - 1)] = f->prio;
-				dp->n_frames++;
-				dp->frames_sent = dp->n_frames;
-			}
-			dp->prio[i] = f->prio;
-		} else {
-			dp->prio[i] = PRIO_KEEP;
-			if ((h[1] & 0x40) && (pid == PID_PAT || (pid == f->pmt_pid && pid != PID_NONE))) {
-				learn_psi(skb, off, pid, b, f);
-				data = skb_data(skb); /* helpers may have moved it */
-				c.end = skb_data_end(skb);
-			}
-		}
-		dp->flags[i] = fl;
-		dp->flags0[i] = fl;
-	}
-	if (!dp->editable)
-		f->unedited++; /* not TS (--port), too many TS packets, GSO, or a sync byte lost */
-	dp->n_ts = dp->editable ? dp->n_orig : 1; /* a datagram cast whole is never empty */
-
-	n = tab->n_out;
-	if (!n)
+	classify(skb, dp, f, tab->gen, &sc->b, data, c.end);
+	if (!tab->n_out)
 		return TC_ACT_SHOT; /* a cast flow with no output goes nowhere */
-	slow = dp->key_gen_prev < tab->max_gen_added || tab->n_cap;
-	if (slow) {
+	dp->slow = dp->key_gen_prev < tab->max_gen_added || tab->n_cap;
+	if (dp->slow) {
 		/* Some output waits for this flow's next keyframe, or is capped: phase 1 clones
 		 * only, phase 2 serves those from the original, kept in the snapshot. */
 		__builtin_memcpy(dp->cc_start, f->cc, CAST_MAX_CLASS);
@@ -1045,20 +1058,12 @@ int ecast_cast_in(struct __sk_buff *skb)
 		if (dp->editable && slen == dp->len && slen > 0 && !bpf_skb_load_bytes(skb, 0, sc->snap, slen))
 			dp->snapped = 1;
 	}
-	for (__u32 i = 0; i < CAST_TABLE_LEN; i++) {
-		int verdict;
-
-		if (i >= n)
-			break;
-		if (tab->out[i].flags & CAST_OUT_VIA_HUB)
-			continue; /* its hub entry, which follows, sends and counts */
-		dp->idx = i;
-		dp->last = !slow && i + 1 == n;
-		verdict = fan_one(skb, &tab->out[i], dp, sc, f);
-		if (verdict != FAN_CONTINUE)
-			return fanned_out(dp, f, verdict);
+	verdict = fan_out(skb, tab, dp, sc, f);
+	if (verdict == FAN_CONTINUE && dp->slow) {
+		dp->joining = 1;
+		verdict = fan_out(skb, tab, dp, sc, f);
 	}
-	return fanned_out(dp, f, slow ? fan_waiting(skb, tab, dp, sc, f) : TC_ACT_SHOT);
+	return fanned_out(dp, f, verdict == FAN_CONTINUE ? TC_ACT_SHOT : verdict);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
