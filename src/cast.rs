@@ -443,12 +443,7 @@ impl Stats {
                 s.cap_level = Some(crate::policy::level_name(cap.level));
                 s.cap_level_value = Some(cap.level);
             }
-            let per_cpu = ostats
-                .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
-                .context("reading output statistics")?
-                .unwrap_or_default();
-            for b in per_cpu {
-                let v: types::cast_ostat = skel::from_bytes(&b).context("cast_ostat size")?;
+            for v in skel::per_cpu::<types::cast_ostat>(ostats, *slot)? {
                 s.packets += v.packets;
                 s.bytes += v.bytes;
                 s.frames_sent += v.frames_sent;

@@ -52,6 +52,21 @@ pub fn open<'obj, B: SkelBuilder<'obj>>(
     opened.context("opening the BPF object")
 }
 
+/// The values of a per-CPU map's `key`, one per possible CPU (none if the key has no value).
+pub fn per_cpu<T: plain::Plain + Copy>(map: &dyn libbpf_rs::MapCore, key: u32) -> Result<Vec<T>> {
+    let per_cpu = map
+        .lookup_percpu(&key.to_ne_bytes(), libbpf_rs::MapFlags::ANY)
+        .with_context(|| format!("reading {}", map.name().to_string_lossy()))?
+        .unwrap_or_default();
+    per_cpu
+        .iter()
+        .map(|b| {
+            from_bytes(b)
+                .with_context(|| format!("a value of {} has another size", map.name().to_string_lossy()))
+        })
+        .collect()
+}
+
 /// Reads a #[repr(C)] value of a map from its bytes.
 pub fn from_bytes<T: plain::Plain + Copy>(bytes: &[u8]) -> Option<T> {
     plain::from_bytes::<T>(bytes).ok().copied()

@@ -166,10 +166,8 @@ fn details(inst: Installed) -> Entry {
 }
 
 fn switch_peer(inst: &Installed) -> Option<String> {
-    use libbpf_rs::MapCore;
     let map = installed::map_by_name(inst, "ecsw_ports")?;
-    let per_cpu = map.lookup_percpu(&inst.ifindex.to_ne_bytes(), libbpf_rs::MapFlags::ANY).ok()??;
-    let port: sw::sw_port = skel::from_bytes(per_cpu.first()?)?;
+    let port = *skel::per_cpu::<sw::sw_port>(&map, inst.ifindex).ok()?.first()?;
     Some(iface::name_of(port.out_ifindex).unwrap_or_else(|| format!("ifindex {}", port.out_ifindex)))
 }
 

@@ -184,16 +184,9 @@ struct Direction {
 fn counters(skel: &SwitchSkel, a: &Iface, b: &Iface) -> Result<Vec<Direction>> {
     let mut out = Vec::new();
     for (from, to) in [(a, b), (b, a)] {
-        let per_cpu = skel
-            .maps
-            .ecsw_ports
-            .lookup_percpu(&from.index.to_ne_bytes(), MapFlags::ANY)
-            .context("reading the switch counters")?
-            .unwrap_or_default();
         let mut d =
             Direction { from: from.name.clone(), to: to.name.clone(), packets: 0, bytes: 0, errors: 0 };
-        for bytes in per_cpu {
-            let p: types::sw_port = skel::from_bytes(&bytes).context("sw_port size")?;
+        for p in skel::per_cpu::<types::sw_port>(&skel.maps.ecsw_ports, from.index)? {
             d.packets += p.packets;
             d.bytes += p.bytes;
             d.errors += p.errors;

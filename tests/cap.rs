@@ -171,12 +171,7 @@ fn cast_clip(name: &str, clip_args: &str, specs: &[&str], during: impl FnOnce(&C
     let (summary, status) = sender.finish(Duration::from_secs(60));
     assert!(status.success(), "send: {summary}");
     std::thread::sleep(Duration::from_millis(300));
-    cast.signal(Signal::SIGTERM);
-    let (rest, status) = cast.finish(Duration::from_secs(10));
-    assert!(status.success(), "cast exited with {status}: {rest}");
-    let last =
-        rest.lines().find(|l| l.contains("\"final\"")).unwrap_or_else(|| panic!("no final stats: {rest}"));
-    let stats = serde_json::from_str(last).unwrap();
+    let stats = cast.final_report(Signal::SIGTERM);
     let got = recorders.into_iter().map(Recorder::finish).collect();
     Run { clip, kinds, facts, got, stats }
 }

@@ -11,7 +11,6 @@ use std::{
 
 use common::{video::*, *};
 use nix::sys::signal::Signal;
-use serde_json::Value;
 
 const EDGE_IP: &str = "10.202.0.1";
 const CAM_IP: &str = "10.202.0.2";
@@ -54,15 +53,6 @@ fn start_cast(t: &Edge, specs: &[String], extra: &[&str]) -> Proc {
     let mut p = Proc::spawn(cmd);
     p.wait_for("\"outputs\"", Duration::from_secs(20));
     p
-}
-
-fn stop(p: Proc) -> Value {
-    p.signal(Signal::SIGTERM);
-    let (rest, status) = p.finish(Duration::from_secs(10));
-    assert!(status.success(), "cast exited with {status}: {rest}");
-    let last =
-        rest.lines().find(|l| l.contains("\"final\"")).unwrap_or_else(|| panic!("no final stats: {rest}"));
-    serde_json::from_str(last).unwrap()
 }
 
 const POLICIES: [(&str, u16); 4] = [("all", 0), ("nonref=0.5", 128), ("ref", 256), ("key", 257)];
@@ -108,7 +98,7 @@ fn cast_clip_in_datagrams_of(name: &str, args: &str, per_dgram: usize, extra: &[
     let cast = start_cast(&t, &specs, extra);
     let sent = send_ts(&t.cam, 4000, 5000, ts.clone(), per_dgram);
     std::thread::sleep(Duration::from_millis(300));
-    let stats = stop(cast);
+    let stats = cast.final_report(Signal::SIGTERM);
 
     let dir = clip.parent().unwrap().join(format!("per-dgram-{per_dgram}"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -172,7 +162,7 @@ fn datagrams_too_large_to_edit_reach_only_all_outputs() {
     let cast = start_cast(&t, &["o1:all".into(), "o2:key".into()], &[]);
     let sent = send_ts(&t.cam, 4000, 5000, ts[..188 * 70 * 20].to_vec(), 70);
     std::thread::sleep(Duration::from_millis(300));
-    let stats = stop(cast);
+    let stats = cast.final_report(Signal::SIGTERM);
     let all = drain(&rx[0]);
     assert_eq!(all.concat(), ts[..188 * 70 * 20], "all: every datagram, whole");
     assert!(drain(&rx[1]).is_empty(), "key: nothing that could carry a frame it drops");
@@ -233,7 +223,7 @@ fn two_cameras_are_classified_independently() {
         }
     }
     std::thread::sleep(Duration::from_millis(300));
-    let stats = stop(cast);
+    let stats = cast.final_report(Signal::SIGTERM);
     let dir = clips[0].parent().unwrap().join("two-cameras");
     std::fs::create_dir_all(&dir).unwrap();
     for (i, (policy, level)) in POLICIES.iter().enumerate() {

@@ -11,14 +11,6 @@ use serde_json::Value;
 const EDGE_IP: &str = "10.202.0.1";
 const CAM_IP: &str = "10.202.0.2";
 
-fn stop(p: Proc) -> Value {
-    p.signal(Signal::SIGTERM);
-    let (rest, status) = p.finish(Duration::from_secs(20));
-    assert!(status.success(), "cast exited with {status}");
-    let last = rest.lines().find(|l| l.contains("\"final\"")).expect("final stats");
-    serde_json::from_str(last).unwrap()
-}
-
 /// Restores net.core.netdev_max_backlog (of the test's own, initial namespace) on drop.
 struct BacklogLimit(String);
 
@@ -96,7 +88,7 @@ fn a_thousand_and_twenty_four_outputs_each_get_the_whole_stream() {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let stats = stop(cast);
+    let stats = cast.final_report(Signal::SIGTERM);
     let counters = |what: &str| -> Vec<u64> {
         sink.sh(&format!("for i in $(seq 0 {}); do cat /sys/class/net/r$i/statistics/{what}; done", N - 1))
             .lines()

@@ -73,8 +73,7 @@ fn run(cfg: Cfg, frames: Vec<Vec<u8>>) -> Run {
         }
         for i in 0..cfg.outputs.len() as u32 {
             let mut sum = types::cast_ostat::default();
-            for b in skel.maps.cast_ostats.lookup_percpu(&i.to_ne_bytes(), MapFlags::ANY).unwrap().unwrap() {
-                let v: types::cast_ostat = skel::from_bytes(&b).unwrap();
+            for v in skel::per_cpu::<types::cast_ostat>(&skel.maps.cast_ostats, i).unwrap() {
                 sum.packets += v.packets;
                 sum.bytes += v.bytes;
                 sum.frames_sent += v.frames_sent;

@@ -522,14 +522,7 @@ fn fuzz_cast(cfg_ports: Vec<u16>, cfg_pid: u16, cases: usize, seed: u64) -> Tall
             }
             for i in 0..k {
                 let mut sum = OStat::default();
-                for b in skel
-                    .maps
-                    .cast_ostats
-                    .lookup_percpu(&(i as u32).to_ne_bytes(), MapFlags::ANY)
-                    .unwrap()
-                    .unwrap()
-                {
-                    let v: cast_types::cast_ostat = skel::from_bytes(&b).unwrap();
+                for v in skel::per_cpu::<cast_types::cast_ostat>(&skel.maps.cast_ostats, i as u32).unwrap() {
                     sum.packets += v.packets;
                     sum.bytes += v.bytes;
                     sum.frames_sent += v.frames_sent;
@@ -669,9 +662,7 @@ fn switch_matches_the_model() {
                 }
             }
             let (mut kp, mut kb) = (0, 0);
-            for b in skel.maps.ecsw_ports.lookup_percpu(&d[0].to_ne_bytes(), MapFlags::ANY).unwrap().unwrap()
-            {
-                let p: sw_types::sw_port = skel::from_bytes(&b).unwrap();
+            for p in skel::per_cpu::<sw_types::sw_port>(&skel.maps.ecsw_ports, d[0]).unwrap() {
                 kp += p.packets;
                 kb += p.bytes;
             }

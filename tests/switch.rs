@@ -43,15 +43,6 @@ fn start_switch(t: &Topo, extra: &[&str]) -> Proc {
     p
 }
 
-fn stop(p: Proc, sig: Signal) -> Value {
-    p.signal(sig);
-    let (rest, status) = p.finish(Duration::from_secs(10));
-    assert!(status.success(), "switch exited with {status}; output: {rest}");
-    let last =
-        rest.lines().find(|l| l.contains("\"final\"")).unwrap_or_else(|| panic!("no final stats: {rest}"));
-    serde_json::from_str(last).unwrap()
-}
-
 fn status_json(ns: &Netns) -> Vec<Value> {
     let out = run({
         let mut c = ns.cmd(bin());
@@ -93,7 +84,7 @@ fn redirect_carries_1000_datagrams_each_way_byte_identical() {
     assert!(got_ba == sent_ba, "b -> a datagrams differ from what was sent");
     assert_eq!(count_udp_to(&tap, 6000), 0, "redirect mode: the host stack must not see the frames");
 
-    let stats = stop(sw, Signal::SIGTERM);
+    let stats = sw.final_report(Signal::SIGTERM);
     assert_direction(&stats, "a", 1000, frame_bytes(&sent_ab));
     assert_direction(&stats, "b", 1000, frame_bytes(&sent_ba));
 }
@@ -111,7 +102,7 @@ fn clone_mode_delivers_and_the_host_stack_also_sees_the_frames() {
     let (sent, got) = exchange(t.src.udp(&format!("{SRC_IP}:5000")), t.dst.udp(&to_dst), &to_dst, 300);
     assert!(got == sent, "clone mode: {} of 300 datagrams arrived intact", got.len());
     assert_eq!(count_udp_to(&tap, 6000), 300, "clone mode: the host stack sees every original");
-    let stats = stop(sw, Signal::SIGINT);
+    let stats = sw.final_report(Signal::SIGINT);
     assert_direction(&stats, "a", 300, frame_bytes(&sent));
 }
 
@@ -124,7 +115,7 @@ fn arp_and_ping_cross_the_switch() {
     let sw = start_switch(&t, &[]);
     let out = t.src.sh(&format!("ping -c 3 -i 0.2 -W 2 {DST_IP}"));
     assert!(out.contains("3 received"), "ping: {out}");
-    let stats = stop(sw, Signal::SIGTERM);
+    let stats = sw.final_report(Signal::SIGTERM);
     // ARP request and reply plus 3 echo requests and replies, at least.
     for from in ["a", "b"] {
         let d = stats["directions"].as_array().unwrap().iter().find(|d| d["from"] == from).unwrap().clone();
@@ -154,7 +145,7 @@ fn tcx_link_goes_away_with_kill_9_and_signals_detach_cleanly() {
     for sig in [Signal::SIGTERM, Signal::SIGINT] {
         let sw = start_switch(&t, &[]);
         assert_eq!(status_json(&t.sw).len(), 2);
-        stop(sw, sig);
+        sw.final_report(sig);
         assert!(status_json(&t.sw).is_empty(), "{sig} must detach");
     }
 }
@@ -199,7 +190,7 @@ fn legacy_tc_filter_survives_kill_9_and_detach_removes_it() {
     // it creates itself (on b, once the one left by the killed run is gone) goes with it.
     t.sw.sh("tc qdisc del dev b clsact");
     let sw = start_switch(&t, &["--attach", "tc"]);
-    stop(sw, Signal::SIGTERM);
+    sw.final_report(Signal::SIGTERM);
     let filters = t.sw.sh("tc filter show dev a ingress");
     assert!(filters.contains("u32") && !filters.contains("bpf"), "{filters}");
     assert!(t.sw.sh("tc filter show dev b ingress").trim().is_empty());

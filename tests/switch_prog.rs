@@ -49,13 +49,10 @@ fn run_frames(
             })
             .collect();
         let mut sums = [0u64; 3];
-        if let Some(per_cpu) = skel.maps.ecsw_ports.lookup_percpu(&LO.to_ne_bytes(), MapFlags::ANY).unwrap() {
-            for b in per_cpu {
-                let p: types::sw_port = skel::from_bytes(&b).unwrap();
-                sums[0] += p.packets;
-                sums[1] += p.bytes;
-                sums[2] += p.errors;
-            }
+        for p in skel::per_cpu::<types::sw_port>(&skel.maps.ecsw_ports, LO).unwrap() {
+            sums[0] += p.packets;
+            sums[1] += p.bytes;
+            sums[2] += p.errors;
         }
         (rets, sums)
     })

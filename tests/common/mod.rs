@@ -168,6 +168,25 @@ impl Proc {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).expect("kill");
     }
 
+    /// Stops the process with `sig`, as a service manager or a user would; it must exit 0 within
+    /// 20 s. Returns the rest of its stdout.
+    pub fn stop(self, sig: nix::sys::signal::Signal) -> String {
+        self.signal(sig);
+        let (rest, status) = self.finish(Duration::from_secs(20));
+        assert!(status.success(), "exited with {status} after {sig}; output: {rest}");
+        rest
+    }
+
+    /// As stop(), for a process run with --json: its last report (the event "final").
+    pub fn final_report(self, sig: nix::sys::signal::Signal) -> serde_json::Value {
+        let rest = self.stop(sig);
+        let last = rest
+            .lines()
+            .find(|l| l.contains("\"final\""))
+            .unwrap_or_else(|| panic!("no final report: {rest}"));
+        serde_json::from_str(last).unwrap()
+    }
+
     /// Waits for the exit (bounded); returns the remaining stdout and the exit status.
     /// Stdout is read meanwhile, so a large last report cannot block the process.
     pub fn finish(mut self, timeout: Duration) -> (String, std::process::ExitStatus) {
