@@ -8,7 +8,6 @@
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
-    fs::File,
     io::{BufRead, BufReader},
     net::{SocketAddrV4, UdpSocket},
     os::fd::AsRawFd,
@@ -22,6 +21,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use ebpf_cast::sandbox;
 
 mod soak;
 
@@ -134,11 +134,7 @@ impl Topo {
             fan_mac: String::new(),
         };
         for ns in [&t.tx, &t.fan, &t.sink] {
-            run(&format!("ip netns add {ns}"))?;
-            run(&format!(
-                "ip netns exec {ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
-            ))?;
-            run(&format!("ip -n {ns} link set dev lo up"))?;
+            sandbox::add(ns)?;
         }
         let mut t = t;
         run(&format!("ip -n {} link add name t0 type veth peer name in0 netns {}", t.tx, t.fan))?;
@@ -172,8 +168,8 @@ impl Topo {
             )?;
             writeln!(sink, "link set dev r{i} up")?;
         }
-        batch(&t.fan, &fan)?;
-        batch(&t.sink, &sink)?;
+        sandbox::ip_batch(&t.fan, &fan)?;
+        sandbox::ip_batch(&t.sink, &sink)?;
         if rx == Rx::Napi {
             // veth hands a copy to the peer's NAPI only if the sending side does no TSO.
             run(&format!(
@@ -201,17 +197,9 @@ impl Drop for Topo {
     fn drop(&mut self) {
         let hub = format!("{}-hub", self.fan); // made by the tc-peer-xdp-hub probe
         for ns in [&self.tx, &self.fan, &self.sink, &hub] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).stderr(Stdio::null()).status();
+            sandbox::del(ns);
         }
     }
-}
-
-fn batch(ns: &str, cmds: &str) -> Result<()> {
-    let path = std::env::temp_dir().join(format!("ecb-batch-{}", std::process::id()));
-    std::fs::write(&path, cmds)?;
-    let r = run(&format!("ip -n {ns} -batch {}", path.display()));
-    let _ = std::fs::remove_file(&path);
-    r.map(|_| ())
 }
 
 fn ip(a: [u8; 4]) -> String {
@@ -220,12 +208,6 @@ fn ip(a: [u8; 4]) -> String {
 
 fn out_ip(i: usize) -> [u8; 4] {
     [10, 207, (i >> 8) as u8, (i & 255) as u8]
-}
-
-fn enter(ns: &str) -> Result<()> {
-    let f = File::open(format!("/run/netns/{ns}"))?;
-    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)?;
-    Ok(())
 }
 
 fn pin_cpu(cpu: usize) {
@@ -333,18 +315,18 @@ fn load_bcast<'o>(
     feed: Option<Feed>,
 ) -> Result<Bcast<'o>> {
     use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-    enter(ns)?;
+    sandbox::enter(ns)?;
     let idx = |name: &str| -> Result<u32> {
         nix::net::if_::if_nametoindex(name).with_context(|| format!("no interface {name}"))
     };
     let ports: Vec<u32> = (0..n).map(|i| idx(&format!("o{i}"))).collect::<Result<_>>()?;
     let prog = ebpf_cast::hub::program(&ports)?; // ports are named in their own namespace
     if let Some(Feed { peer_ns: Some(hub_ns), .. }) = &feed {
-        enter(hub_ns)?; // the XDP side of the hub lives there
+        sandbox::enter(hub_ns)?; // the XDP side of the hub lives there
     }
     let ifindex = idx(xdp_dev)?;
     ebpf_cast::hub::attach_program(ifindex, &prog)?;
-    enter(ns)?;
+    sandbox::enter(ns)?;
     let own_ns = !matches!(&feed, Some(Feed { peer_ns: Some(_), .. }));
     let mut bcast = Bcast { ifindex: own_ns.then_some(ifindex), _feed: None };
     if let Some(f) = &feed {
@@ -505,7 +487,7 @@ fn start(m: Mech, t: &Topo, bin: &PathBuf) -> Result<Running> {
             for i in 0..t.n {
                 writeln!(cmds, "link set dev o{i} master br0")?;
             }
-            batch(&t.fan, &cmds)?;
+            sandbox::ip_batch(&t.fan, &cmds)?;
             Ok(Running::Bridge(t.fan.clone(), t.n))
         }
         Mech::Relay => {
@@ -514,7 +496,7 @@ fn start(m: Mech, t: &Topo, bin: &PathBuf) -> Result<Running> {
             let (ns, n) = (t.fan.clone(), t.n);
             let (tx, rx) = std::sync::mpsc::channel();
             let h = std::thread::spawn(move || {
-                let r = enter(&ns).and_then(|_| relay_socket());
+                let r = sandbox::enter(&ns).and_then(|_| relay_socket());
                 match r {
                     Ok(sock) => {
                         pin_cpu(1);
@@ -670,7 +652,7 @@ fn send(
 ) -> Result<u64> {
     let ns = ns.to_string();
     std::thread::spawn(move || -> Result<u64> {
-        enter(&ns)?;
+        sandbox::enter(&ns)?;
         pin_cpu(0);
         let s = UdpSocket::bind(SocketAddrV4::new(TX_IP.into(), 4000))?;
         set_buf(&s, libc::SO_SNDBUFFORCE, 8 << 20);
@@ -803,15 +785,6 @@ fn minmax(v: &[f64]) -> (f64, f64) {
     (v.iter().cloned().fold(f64::INFINITY, f64::min), v.iter().cloned().fold(f64::NEG_INFINITY, f64::max))
 }
 
-/// Puts a sysctl back as it was, also when the benchmark fails.
-struct Restore(&'static str, String);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.0, self.1.trim());
-    }
-}
-
 fn main() -> Result<()> {
     let o = parse_opts()?;
     if !nix::unistd::geteuid().is_root() {
@@ -828,13 +801,13 @@ fn main() -> Result<()> {
         return soak::run_soak(&o, minutes, real);
     }
     std::fs::create_dir_all(&o.out)?;
-    let backlog_path = "/proc/sys/net/core/netdev_max_backlog";
-    let _restore = Restore(backlog_path, std::fs::read_to_string(backlog_path)?);
+    // Put back as it was when the benchmark ends, also when it fails.
+    let _restore = ebpf_cast::backlog::set(1000)?;
     let mut results: BTreeMap<(usize, Mech), Row> = BTreeMap::new();
     let started = Instant::now();
     for &n in &o.ns {
         // The kernel's default input backlog for every mechanism (--rx backlog: the copies too).
-        std::fs::write(backlog_path, "1000")?;
+        let _limit = ebpf_cast::backlog::set(1000)?;
         eprintln!("[{:5.0}s] N = {n}: building the topology", started.elapsed().as_secs_f64());
         let t = Topo::new(n, o.rx)?;
         for rep in 0..o.reps {

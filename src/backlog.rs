@@ -52,6 +52,17 @@ pub fn ensure(outputs: usize, tune: bool) -> Backlog {
     }
 }
 
+/// Sets the limit to `limit` (the benchmark and the tests); the guard puts it back.
+pub fn set(limit: u64) -> anyhow::Result<Raised> {
+    let old = in_host_netns(|| fs::read_to_string(SYSCTL).ok()).flatten().and_then(|s| s.trim().parse().ok());
+    let old = old.ok_or_else(|| anyhow::anyhow!("cannot read {SYSCTL}"))?;
+    anyhow::ensure!(
+        in_host_netns(move || fs::write(SYSCTL, limit.to_string()).is_ok()) == Some(true),
+        "cannot write {SYSCTL}"
+    );
+    Ok(Raised { old, new: limit })
+}
+
 impl Raised {
     pub fn describe(&self) -> String {
         format!("raised net.core.netdev_max_backlog from {} to {} (restored on exit)", self.old, self.new)

@@ -1,5 +1,6 @@
-//! Private network namespaces for the demo: uniquely named, removed on Drop (and so on
-//! Ctrl-C, which ends the demo's loop), never given a default route.
+//! Private network namespaces, for the demo, the benchmark and the tests: one set of primitives
+//! on namespaces by name, and a guard that removes the ones it made (on Drop, and so on Ctrl-C,
+//! which ends the demo's loop). They get no default route: traffic stays inside.
 use std::{fs::File, process::Command, thread::JoinHandle};
 
 use anyhow::{bail, Context, Result};
@@ -14,15 +15,11 @@ impl Sandbox {
         Sandbox { prefix: format!("ec{tag}{}", std::process::id()), made: Vec::new() }
     }
 
-    /// Creates namespace `name` (prefixed) with its loopback up; returns its full name.
+    /// Creates namespace `name` (prefixed; see add()); returns its full name.
     pub fn netns(&mut self, name: &str) -> Result<String> {
         let full = format!("{}-{name}", self.prefix);
-        run(&["netns", "add", &full])?;
+        add(&full)?;
         self.made.push(full.clone());
-        ip(&full, "link set dev lo up")?;
-        // No IPv6 chatter: what crosses the sandbox is the demo's stream only.
-        sysctl(&full, "net.ipv6.conf.all.disable_ipv6", "1");
-        sysctl(&full, "net.ipv6.conf.default.disable_ipv6", "1");
         Ok(full)
     }
 }
@@ -30,36 +27,62 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         for ns in self.made.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            del(ns);
         }
     }
 }
 
-fn run(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip").args(args).output().context("running ip (install iproute2)")?;
-    if !out.status.success() {
-        bail!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    }
+/// Creates namespace `ns` with its loopback up and no IPv6 (no router solicitation or MLD
+/// report crosses it: what flows is what the caller sends).
+pub fn add(ns: &str) -> Result<()> {
+    run("ip", &["netns", "add", ns])?;
+    ip(ns, "link set dev lo up")?;
+    run("ip", &["netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
+    run("ip", &["netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])?;
     Ok(())
 }
 
-/// `ip -n NS ARGS`
-pub fn ip(ns: &str, args: &str) -> Result<()> {
-    let mut v = vec!["-n", ns];
-    v.extend(args.split_whitespace());
-    run(&v)
+/// Deletes namespace `ns`, and so its veths, their qdiscs and TCX links (if it exists).
+pub fn del(ns: &str) {
+    let _ = Command::new("ip").args(["netns", "del", ns]).stderr(std::process::Stdio::null()).status();
 }
 
-fn sysctl(ns: &str, key: &str, value: &str) {
-    let _ =
-        Command::new("ip").args(["netns", "exec", ns, "sysctl", "-qw", &format!("{key}={value}")]).status();
+fn run(program: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {program} (install it)"))?;
+    if !out.status.success() {
+        bail!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `ip -n NS ARGS` (ARGS split at whitespace); returns its output.
+pub fn ip(ns: &str, args: &str) -> Result<String> {
+    let mut v = vec!["-n", ns];
+    v.extend(args.split_whitespace());
+    run("ip", &v)
+}
+
+/// `ip -n NS -batch`: many `ip` commands (one per line) in one process.
+pub fn ip_batch(ns: &str, cmds: &str) -> Result<()> {
+    let path = std::env::temp_dir().join(format!("ebpf-cast-batch-{}-{ns}", std::process::id()));
+    std::fs::write(&path, cmds).with_context(|| format!("writing {}", path.display()))?;
+    let r = run("ip", &["-n", ns, "-batch", &path.to_string_lossy()]);
+    let _ = std::fs::remove_file(&path);
+    r.map(|_| ())
 }
 
 pub fn mac(ns: &str, dev: &str) -> Result<String> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "cat", &format!("/sys/class/net/{dev}/address")])
-        .output()?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    Ok(run("ip", &["netns", "exec", ns, "cat", &format!("/sys/class/net/{dev}/address")])?.trim().to_string())
+}
+
+/// Moves the calling thread into namespace `ns`: sockets it opens from now on live there.
+pub fn enter(ns: &str) -> Result<()> {
+    let path = format!("/run/netns/{ns}");
+    let fd = File::open(&path).with_context(|| format!("opening {path}"))?;
+    nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).context("entering the namespace")
 }
 
 /// Runs `f` on a new thread inside namespace `ns`.
@@ -67,10 +90,9 @@ pub fn spawn_in<T: Send + 'static>(
     ns: &str,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> JoinHandle<Result<T>> {
-    let path = format!("/run/netns/{ns}");
+    let ns = ns.to_string();
     std::thread::spawn(move || {
-        let fd = File::open(&path).with_context(|| format!("opening {path}"))?;
-        nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).context("entering the namespace")?;
+        enter(&ns)?;
         f()
     })
 }

@@ -11,24 +11,6 @@ use serde_json::Value;
 const EDGE_IP: &str = "10.202.0.1";
 const CAM_IP: &str = "10.202.0.2";
 
-/// Restores net.core.netdev_max_backlog (of the test's own, initial namespace) on drop.
-struct BacklogLimit(String);
-
-impl BacklogLimit {
-    fn set(v: u64) -> BacklogLimit {
-        let path = "/proc/sys/net/core/netdev_max_backlog";
-        let old = std::fs::read_to_string(path).unwrap();
-        std::fs::write(path, v.to_string()).unwrap();
-        BacklogLimit(old)
-    }
-}
-
-impl Drop for BacklogLimit {
-    fn drop(&mut self) {
-        let _ = std::fs::write("/proc/sys/net/core/netdev_max_backlog", self.0.trim());
-    }
-}
-
 #[test]
 fn a_thousand_and_twenty_four_outputs_each_get_the_whole_stream() {
     if !need_root() {
@@ -38,14 +20,10 @@ fn a_thousand_and_twenty_four_outputs_each_get_the_whole_stream() {
     let clip = clip("h264-flat-b-pid200", H264_FLAT_B_PID200);
     let ts = std::fs::read(&clip).unwrap();
     let (cam, edge, sink) = (Netns::new("cam"), Netns::new("edge"), Netns::new("sink"));
-    for ns in [&cam, &edge, &sink] {
-        ns.quiet();
-    }
     veth(&cam, "c0", &edge, "in0");
     cam.ip(&format!("addr add {CAM_IP}/24 dev c0"));
     edge.ip(&format!("addr add {EDGE_IP}/24 dev in0"));
     cam.ip(&format!("neigh replace {EDGE_IP} lladdr {} dev c0 nud permanent", edge.mac("in0")));
-    let batch = std::env::temp_dir().join(format!("ebpf-cast-1024-{}", std::process::id()));
     let mut cmds = String::new();
     for i in 0..N {
         cmds += &format!(
@@ -53,12 +31,8 @@ fn a_thousand_and_twenty_four_outputs_each_get_the_whole_stream() {
             sink.name
         );
     }
-    std::fs::write(&batch, cmds).unwrap();
-    edge.ip(&format!("-batch {}", batch.display()));
-    let up: String = (0..N).map(|i| format!("link set dev r{i} up\n")).collect();
-    std::fs::write(&batch, up).unwrap();
-    sink.ip(&format!("-batch {}", batch.display()));
-    let _ = std::fs::remove_file(&batch);
+    edge.ip_batch(&cmds);
+    sink.ip_batch(&(0..N).map(|i| format!("link set dev r{i} up\n")).collect::<String>());
 
     let policies = ["all", "nonref=0.5", "ref", "key"];
     let mut cmd = edge.cmd(bin());
@@ -78,7 +52,7 @@ fn a_thousand_and_twenty_four_outputs_each_get_the_whole_stream() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no backlog advice for {N} outputs: {note:?}"));
     assert!(want >= N as u64, "{note}");
-    let _limit = BacklogLimit::set(want);
+    let _limit = ebpf_cast::backlog::set(want).unwrap();
 
     // A moderate rate: about 100 datagrams (100 x 1024 copies) a second.
     let tx = cam.udp(&format!("{CAM_IP}:4000"));

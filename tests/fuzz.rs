@@ -111,7 +111,6 @@ fn captured(fd: &OwnedFd) -> Vec<Vec<u8>> {
 /// Devices d0..d{OUTS-1} in the namespace (veths, their peers up too): where the outputs'
 /// copies go.
 fn devices(ns: &Netns) {
-    ns.quiet(); // no IPv6 neighbour discovery on them: only the program's copies
     for i in 0..OUTS {
         ns.ip(&format!("link add d{i} mtu 16000 type veth peer name p{i} mtu 16000"));
         ns.ip(&format!("link set d{i} up"));

@@ -107,7 +107,6 @@ fn nat_outputs_reach_plain_sockets_at_their_own_addresses() {
     let consumers: Vec<Netns> = (1..=3).map(|i| Netns::new(&format!("vm{i}"))).collect();
     let mut socks = Vec::new();
     for (i, c) in consumers.iter().enumerate() {
-        c.quiet();
         let o = format!("n{}", i + 1);
         veth(&t.edge, &o, c, "eth0");
         let ip = format!("10.209.{}.2", i + 1);

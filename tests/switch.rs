@@ -18,9 +18,6 @@ struct Topo {
 
 fn topo() -> Topo {
     let t = Topo { src: Netns::new("src-a"), sw: Netns::new("sw"), dst: Netns::new("dst-b") };
-    for ns in [&t.src, &t.sw, &t.dst] {
-        ns.quiet();
-    }
     veth(&t.src, "sa", &t.sw, "a");
     veth(&t.sw, "b", &t.dst, "db");
     t.src.ip(&format!("addr add {SRC_IP}/24 dev sa"));

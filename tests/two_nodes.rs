@@ -35,7 +35,6 @@ fn a_tunnel_output_feeds_a_second_nodes_cast() {
     // Node 1 is the CastEdge's edge, with one local consumer.
     let t = CastEdge::new(1, EDGE_IP, CAM_IP);
     let node2 = Netns::new("node2");
-    node2.quiet();
     veth(&t.edge, "u1", &node2, "u2");
     t.edge.ip("addr add 10.214.0.1/24 dev u1");
     node2.ip("addr add 10.214.0.2/24 dev u2");
@@ -47,7 +46,6 @@ fn a_tunnel_output_feeds_a_second_nodes_cast() {
     let edge_mac = t.edge.mac("in0");
     let consumers: Vec<Netns> = (1..=2).map(|i| Netns::new(&format!("rx2{i}"))).collect();
     for (i, c) in consumers.iter().enumerate() {
-        c.quiet();
         veth(&node2, &format!("p{}", i + 1), c, "r0");
         c.ip(&format!("link set dev r0 address {edge_mac}"));
         c.ip(&format!("addr add {EDGE_IP}/24 dev r0"));

@@ -7,8 +7,8 @@ pub mod model;
 pub mod packets;
 pub mod video;
 
+use ebpf_cast::sandbox;
 use std::{
-    fs::File,
     io::{BufRead, BufReader},
     net::UdpSocket,
     process::{Child, ChildStdout, Command, Output, Stdio},
@@ -47,8 +47,9 @@ pub fn sh(cmd: &str) -> String {
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// A network namespace named uniquely for this process and test, deleted on Drop.
-/// It has only the addresses a test assigns and no default route.
+/// A network namespace named uniquely for this process and test (ebpf_cast::sandbox), deleted
+/// on Drop. It has only the addresses a test assigns, no default route and no IPv6 (so counters
+/// count only what a test sends).
 pub struct Netns {
     pub name: String,
 }
@@ -56,15 +57,18 @@ pub struct Netns {
 impl Netns {
     pub fn new(tag: &str) -> Netns {
         let name = format!("ect{}-{}-{tag}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
-        sh(&format!("ip netns add {name}"));
-        let ns = Netns { name };
-        ns.ip("link set dev lo up");
-        ns
+        sandbox::add(&name).unwrap();
+        Netns { name }
     }
 
     /// `ip -n NS ARGS`
     pub fn ip(&self, args: &str) -> String {
-        sh(&format!("ip -n {} {args}", self.name))
+        sandbox::ip(&self.name, args).unwrap()
+    }
+
+    /// `ip -n NS -batch`: one `ip` command per line.
+    pub fn ip_batch(&self, cmds: &str) {
+        sandbox::ip_batch(&self.name, cmds).unwrap()
     }
 
     /// `ip netns exec NS sh -c CMD`
@@ -81,14 +85,7 @@ impl Netns {
 
     /// Runs `f` on a thread that has entered this namespace: sockets it opens live there.
     pub fn enter<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let fd = File::open(&path).expect("opening the netns");
-            nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            f()
-        })
-        .join()
-        .expect("thread in netns panicked")
+        sandbox::spawn_in(&self.name, move || Ok(f())).join().expect("thread in netns panicked").unwrap()
     }
 
     /// A UDP socket bound to `addr` inside this namespace.
@@ -97,14 +94,8 @@ impl Netns {
         self.enter(move || UdpSocket::bind(&addr).unwrap_or_else(|e| panic!("bind {addr}: {e}")))
     }
 
-    /// Disables IPv6 so that no router solicitation or MLD report crosses the data path:
-    /// counters then count only what a test sends.
-    pub fn quiet(&self) {
-        self.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1");
-    }
-
     pub fn mac(&self, dev: &str) -> String {
-        self.sh(&format!("cat /sys/class/net/{dev}/address")).trim().to_string()
+        sandbox::mac(&self.name, dev).unwrap()
     }
 
     /// rx_packets of an interface.
@@ -115,8 +106,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        // Deleting the namespace deletes its veths, their qdiscs and TCX links with them.
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        sandbox::del(&self.name);
     }
 }
 
@@ -336,15 +326,12 @@ impl CastEdge {
             rx: (1..=n_out).map(|i| Netns::new(&format!("rx{i}"))).collect(),
             outputs: (1..=n_out).map(|i| format!("o{i}")).collect(),
         };
-        t.cam.quiet();
-        t.edge.quiet();
         veth(&t.cam, "c0", &t.edge, "in0");
         t.cam.ip(&format!("addr add {cam_ip}/24 dev c0"));
         t.edge.ip(&format!("addr add {edge_ip}/24 dev in0"));
         let edge_mac = t.edge.mac("in0");
         t.cam.ip(&format!("neigh replace {edge_ip} lladdr {edge_mac} dev c0 nud permanent"));
         for (i, rx) in t.rx.iter().enumerate() {
-            rx.quiet();
             veth(&t.edge, &t.outputs[i], rx, "r0");
             rx.ip(&format!("link set dev r0 address {edge_mac}"));
             rx.ip(&format!("addr add {edge_ip}/24 dev r0"));
