@@ -59,94 +59,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         consumers.join(", ")
     );
 
-    // The edge: run the cast there, report its statistics every second.
     let (stats_tx, stats_rx) = mpsc::channel::<Stats>();
-    let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
-    let edge_stop = stop.clone();
-    let pol = policies;
-    let edge_thread = sandbox::spawn_in(&edge, move || {
-        let cfg = CastConfig {
-            name: "demo".to_string(),
-            input: Iface::ethernet("in0")?,
-            outputs: pol
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    Ok(Output {
-                        iface: Iface::ethernet(&format!("o{}", i + 1))?,
-                        policy: *p,
-                        slot: i as u32,
-                        nat: None,
-                    })
-                })
-                .collect::<Result<_>>()?,
-            ports: vec![PORT],
-            pid: None,
-            codec: None,
-            attach: AttachMode::Auto,
-            hub_min: crate::hub::MIN_MEMBERS,
-        };
-        let mut obj = MaybeUninit::uninit();
-        let caster = match Caster::start(&cfg, &mut obj) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = ready_tx.send(Err(anyhow!("{e:#}")));
-                return Err(e);
-            }
-        };
-        let _ = ready_tx.send(Ok(()));
-        let mut last = caster.stats()?;
-        while !edge_stop.sleep(Duration::from_secs(1)) {
-            last = caster.stats()?;
-            let _ = stats_tx.send(last.clone());
-        }
-        Ok(last)
-    });
-    ready_rx.recv().context("the edge thread ended")??;
+    let edge_thread = start_edge(&edge, policies, &stop, stats_tx)?;
+    let rx_threads = start_consumers(&consumers, &stop)?;
 
-    // The consumers: plain UDP sockets, analysed with the kernel's own classifier.
-    let (bound_tx, bound_rx) = mpsc::channel::<()>();
-    let rx_threads: Vec<_> = consumers
-        .iter()
-        .map(|ns| {
-            let s = stop.clone();
-            let bound = bound_tx.clone();
-            sandbox::spawn_in(ns, move || {
-                let sock = recv::bind(format!("{EDGE_IP}:{PORT}").parse()?)?;
-                let _ = bound.send(());
-                sock.set_read_timeout(Some(Duration::from_millis(100)))?;
-                let mut an = Analyzer::default();
-                let mut buf = vec![0u8; 65536];
-                while !s.requested() {
-                    if let Ok(n) = sock.recv(&mut buf) {
-                        an.datagram(&buf[..n], false);
-                    }
-                }
-                while let Ok(n) = {
-                    sock.set_nonblocking(true)?;
-                    sock.recv(&mut buf)
-                } {
-                    an.datagram(&buf[..n], false);
-                }
-                Ok(an.report())
-            })
-        })
-        .collect();
-
-    // Every consumer listens before the camera starts.
-    for _ in &consumers {
-        bound_rx.recv_timeout(Duration::from_secs(10)).context("a consumer did not start")?;
-    }
-
-    // The camera: the built-in clip, in real time.
-    let cam_stop = stop.clone();
-    let cam_thread = sandbox::spawn_in(&cam, move || {
-        let sock = std::net::UdpSocket::bind(format!("{CAM_IP}:4000"))?;
-        let dest: SocketAddr = format!("{EDGE_IP}:{PORT}").parse()?;
-        let opts = StreamOpts { packets_per_datagram: 7, rtp: false, pacing: Pacing::Pcr, loops: 1 };
-        send::stream(&sock, dest, CLIP, &opts, Some(&cam_stop), |_| {})
-    });
-
+    let cam_thread = start_camera(&cam, &stop);
     println!("streaming the built-in clip (10 s, H.264 + AAC) ... Ctrl-C to stop early\n");
     let started = Instant::now();
     let mut prev: Option<(Instant, Vec<u64>)> = None;
@@ -184,6 +101,107 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         final_table(&sent, &summary);
     }
     Ok(())
+}
+
+type Worker<T> = std::thread::JoinHandle<Result<T>>;
+
+/// The edge: runs the cast in namespace `edge` and sends its statistics every second; returns
+/// once the program is attached, and the thread ends with the last statistics after `stop`.
+fn start_edge(
+    edge: &str,
+    policies: [Policy; 3],
+    stop: &Stop,
+    stats_tx: mpsc::Sender<Stats>,
+) -> Result<Worker<Stats>> {
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
+    let stop = stop.clone();
+    let thread = sandbox::spawn_in(edge, move || {
+        let cfg = CastConfig {
+            name: "demo".to_string(),
+            input: Iface::ethernet("in0")?,
+            outputs: policies
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    Ok(Output {
+                        iface: Iface::ethernet(&format!("o{}", i + 1))?,
+                        policy: *p,
+                        slot: i as u32,
+                        nat: None,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            ports: vec![PORT],
+            pid: None,
+            codec: None,
+            attach: AttachMode::Auto,
+            hub_min: crate::hub::MIN_MEMBERS,
+        };
+        let mut obj = MaybeUninit::uninit();
+        let caster = match Caster::start(&cfg, &mut obj) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = ready_tx.send(Err(anyhow!("{e:#}")));
+                return Err(e);
+            }
+        };
+        let _ = ready_tx.send(Ok(()));
+        let mut last = caster.stats()?;
+        while !stop.sleep(Duration::from_secs(1)) {
+            last = caster.stats()?;
+            let _ = stats_tx.send(last.clone());
+        }
+        Ok(last)
+    });
+    ready_rx.recv().context("the edge thread ended")??;
+    Ok(thread)
+}
+
+/// The consumers: plain UDP sockets, analysed with the kernel's own classifier until `stop`.
+/// Returns once every one listens.
+fn start_consumers(consumers: &[String], stop: &Stop) -> Result<Vec<Worker<Report>>> {
+    let (bound_tx, bound_rx) = mpsc::channel::<()>();
+    let threads: Vec<_> = consumers
+        .iter()
+        .map(|ns| {
+            let s = stop.clone();
+            let bound = bound_tx.clone();
+            sandbox::spawn_in(ns, move || {
+                let sock = recv::bind(format!("{EDGE_IP}:{PORT}").parse()?)?;
+                let _ = bound.send(());
+                sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+                let mut an = Analyzer::default();
+                let mut buf = vec![0u8; 65536];
+                while !s.requested() {
+                    if let Ok(n) = sock.recv(&mut buf) {
+                        an.datagram(&buf[..n], false);
+                    }
+                }
+                while let Ok(n) = {
+                    sock.set_nonblocking(true)?;
+                    sock.recv(&mut buf)
+                } {
+                    an.datagram(&buf[..n], false);
+                }
+                Ok(an.report())
+            })
+        })
+        .collect();
+    for _ in consumers {
+        bound_rx.recv_timeout(Duration::from_secs(10)).context("a consumer did not start")?;
+    }
+    Ok(threads)
+}
+
+/// The camera: the built-in clip, in real time, from namespace `cam`.
+fn start_camera(cam: &str, stop: &Stop) -> Worker<send::Summary> {
+    let stop = stop.clone();
+    sandbox::spawn_in(cam, move || {
+        let sock = std::net::UdpSocket::bind(format!("{CAM_IP}:4000"))?;
+        let dest: SocketAddr = format!("{EDGE_IP}:{PORT}").parse()?;
+        let opts = StreamOpts { packets_per_datagram: 7, rtp: false, pacing: Pacing::Pcr, loops: 1 };
+        send::stream(&sock, dest, CLIP, &opts, Some(&stop), |_| {})
+    })
 }
 
 /// Camera -- c0|in0 [edge] oN|r0 -- consumer N; consumers carry the edge's MAC and IP, so the

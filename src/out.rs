@@ -209,85 +209,81 @@ fn monotonic() -> Duration {
 }
 
 fn edit(cmd: &OutCmd, name: &str, c: &mut Change) -> Result<String> {
-    let (inst, gen) = (c.inst, c.gen);
-    let (bss, cur, outs) = (&mut *c.bss, &mut *c.cur, &mut *c.outs);
-    let slot_of = |bss: &types::bss, iface: &str| {
-        (0..bss.cast_meta.n_slots).find(|&s| pins::cstr(&bss.cast_meta.slot_name[s as usize]) == iface)
-    };
-    Ok(match cmd {
-        OutCmd::Add { spec, .. } => {
-            let iface = Iface::ethernet(&spec.interface)?;
-            if slot_of(bss, &iface.name).is_some() {
-                return Err(input(format!(
-                    "{} is already an output of {name}: use `ebpf-cast out set`",
-                    iface.name
-                )));
-            }
-            if iface.name == pins::cstr(&bss.cast_meta.input) {
-                return Err(input(format!(
-                    "{} is the input of {name}: it cannot be an output too",
-                    iface.name
-                )));
-            }
-            if outs.len() >= MAX_OUTPUTS {
-                return Err(input(format!("{name} has {MAX_OUTPUTS} outputs already: remove one first")));
-            }
-            let slot = (0..MAX_OUTPUTS as u32)
-                .find(|s| pins::cstr(&bss.cast_meta.slot_name[*s as usize]).is_empty())
-                .context("no free slot")?;
-            let mut o = types::cast_out {
-                ifindex: iface.index,
-                level: spec.policy.level(),
-                cap_bps: spec.policy.cap(),
-                slot,
-                gen_added: gen,
-                ..Default::default()
-            };
-            if let Some(dst) = spec.dst {
-                set_nat(&mut o, dst, nat_mac(&iface.name, &dst, spec.mac)?);
-            }
-            inst.zero_output(slot)?;
-            outs.insert(slot, o);
-            pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], &iface.name);
-            bss.cast_meta.slot_level[slot as usize] = o.level;
-            bss.cast_meta.slot_cap[slot as usize] = o.cap_bps;
-            bss.cast_meta.n_slots = bss.cast_meta.n_slots.max(slot + 1);
-            format!(
-                "added {} ({}) to {name}: it starts at each flow's next keyframe",
-                iface.name, spec.policy
-            )
-        }
+    match cmd {
+        OutCmd::Add { spec, .. } => add(spec, name, c),
         OutCmd::Del { output, .. } => {
-            let slot = slot_of(bss, output).ok_or_else(|| {
-                input(format!("{output} is not an output of {name} (`ebpf-cast stats {name}` lists them)"))
-            })?;
-            if let Some(mut o) = outs.remove(&slot) {
-                leave_hub(bss, cur, &mut o)?;
+            let slot = slot_of(c.bss, output, name)?;
+            if let Some(mut o) = c.outs.remove(&slot) {
+                leave_hub(c.bss, c.cur, &mut o)?;
             }
-            pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], "");
-            format!("removed {output} from {name}")
+            pins::set_cstr(&mut c.bss.cast_meta.slot_name[slot as usize], "");
+            Ok(format!("removed {output} from {name}"))
         }
-        OutCmd::Set { output, policy, .. } => {
-            let slot = slot_of(bss, output).ok_or_else(|| {
-                input(format!("{output} is not an output of {name} (`ebpf-cast stats {name}` lists them)"))
-            })?;
-            let o = outs.get_mut(&slot).context("slot without a table entry")?;
-            leave_hub(bss, cur, o)?;
-            let capped = |level| level == crate::policy::LEVEL_CAP;
-            let new_cap = capped(o.level) && capped(policy.level());
-            // More frames from now (a capped output is a class of its own, which may have
-            // skipped a GOP), only from a keyframe on; a capped output keeps its class.
-            if !new_cap && (policy.level() < o.level || capped(policy.level())) {
-                o.gen_added = gen;
-            }
-            o.level = policy.level();
-            o.cap_bps = policy.cap();
-            bss.cast_meta.slot_level[slot as usize] = o.level;
-            bss.cast_meta.slot_cap[slot as usize] = o.cap_bps;
-            let from = if new_cap { " (from the next frame)" } else { "" };
-            format!("{output} of {name} now has policy {policy}{from}")
-        }
-    })
+        OutCmd::Set { output, policy, .. } => set(output, *policy, name, c),
+    }
+}
+
+/// The slot of output `iface` of cast `name`.
+fn slot_of(bss: &types::bss, iface: &str, name: &str) -> Result<u32> {
+    (0..bss.cast_meta.n_slots)
+        .find(|&s| pins::cstr(&bss.cast_meta.slot_name[s as usize]) == iface)
+        .ok_or_else(|| {
+            input(format!("{iface} is not an output of {name} (`ebpf-cast stats {name}` lists them)"))
+        })
+}
+
+fn add(spec: &NewOutput, name: &str, c: &mut Change) -> Result<String> {
+    let (bss, outs) = (&mut *c.bss, &mut *c.outs);
+    let iface = Iface::ethernet(&spec.interface)?;
+    if slot_of(bss, &iface.name, name).is_ok() {
+        return Err(input(format!("{} is already an output of {name}: use `ebpf-cast out set`", iface.name)));
+    }
+    if iface.name == pins::cstr(&bss.cast_meta.input) {
+        return Err(input(format!("{} is the input of {name}: it cannot be an output too", iface.name)));
+    }
+    if outs.len() >= MAX_OUTPUTS {
+        return Err(input(format!("{name} has {MAX_OUTPUTS} outputs already: remove one first")));
+    }
+    let slot = (0..MAX_OUTPUTS as u32)
+        .find(|s| pins::cstr(&bss.cast_meta.slot_name[*s as usize]).is_empty())
+        .context("no free slot")?;
+    let mut o = types::cast_out {
+        ifindex: iface.index,
+        level: spec.policy.level(),
+        cap_bps: spec.policy.cap(),
+        slot,
+        gen_added: c.gen,
+        ..Default::default()
+    };
+    if let Some(dst) = spec.dst {
+        set_nat(&mut o, dst, nat_mac(&iface.name, &dst, spec.mac)?);
+    }
+    c.inst.zero_output(slot)?;
+    outs.insert(slot, o);
+    pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], &iface.name);
+    bss.cast_meta.slot_level[slot as usize] = o.level;
+    bss.cast_meta.slot_cap[slot as usize] = o.cap_bps;
+    bss.cast_meta.n_slots = bss.cast_meta.n_slots.max(slot + 1);
+    Ok(format!("added {} ({}) to {name}: it starts at each flow's next keyframe", iface.name, spec.policy))
+}
+
+fn set(output: &str, policy: Policy, name: &str, c: &mut Change) -> Result<String> {
+    let slot = slot_of(c.bss, output, name)?;
+    let o = c.outs.get_mut(&slot).context("slot without a table entry")?;
+    leave_hub(c.bss, c.cur, o)?;
+    let capped = |level| level == crate::policy::LEVEL_CAP;
+    let new_cap = capped(o.level) && capped(policy.level());
+    // More frames from now (a capped output is a class of its own, which may have skipped a
+    // GOP), only from a keyframe on; a capped output keeps its class.
+    if !new_cap && (policy.level() < o.level || capped(policy.level())) {
+        o.gen_added = c.gen;
+    }
+    o.level = policy.level();
+    o.cap_bps = policy.cap();
+    c.bss.cast_meta.slot_level[slot as usize] = o.level;
+    c.bss.cast_meta.slot_cap[slot as usize] = o.cap_bps;
+    let from = if new_cap { " (from the next frame)" } else { "" };
+    Ok(format!("{output} of {name} now has policy {policy}{from}"))
 }
 
 /// Frames sent to a hub may wait in the CPU's backlog a while before they are broadcast: a
