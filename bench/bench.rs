@@ -21,7 +21,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use ebpf_cast::sandbox;
+use ebpf_cast::kernel::sandbox;
 
 mod soak;
 
@@ -802,12 +802,12 @@ fn main() -> Result<()> {
     }
     std::fs::create_dir_all(&o.out)?;
     // Put back as it was when the benchmark ends, also when it fails.
-    let _restore = ebpf_cast::backlog::set(1000)?;
+    let _restore = ebpf_cast::kernel::backlog::set(1000)?;
     let mut results: BTreeMap<(usize, Mech), Row> = BTreeMap::new();
     let started = Instant::now();
     for &n in &o.ns {
         // The kernel's default input backlog for every mechanism (--rx backlog: the copies too).
-        let _limit = ebpf_cast::backlog::set(1000)?;
+        let _limit = ebpf_cast::kernel::backlog::set(1000)?;
         eprintln!("[{:5.0}s] N = {n}: building the topology", started.elapsed().as_secs_f64());
         let t = Topo::new(n, o.rx)?;
         for rep in 0..o.reps {

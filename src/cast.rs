@@ -7,19 +7,19 @@ use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags, ProgramAttachType};
 use serde::Serialize;
 
 use crate::{
-    attach::{self, AttachMode},
-    backlog::{self, Backlog},
     error::input,
     hub::Hubs,
-    iface::Iface,
-    installed,
+    kernel::attach::{self, AttachMode},
+    kernel::backlog::{self, Backlog},
+    kernel::iface::Iface,
+    kernel::installed,
+    kernel::pins,
+    kernel::preflight,
+    kernel::skel::{self, cast::*},
     mpegts::{Codec, FrameKind, PID_NONE},
     out::NewOutput,
-    pins,
     policy::Policy,
-    preflight,
     signals::Stop,
-    skel::{self, cast::*},
     table,
 };
 
@@ -49,7 +49,7 @@ pub struct CastArgs {
     #[arg(long, value_enum, requires = "pid")]
     pub codec: Option<Codec>,
     #[command(flatten)]
-    pub run: crate::cli::RunOpts,
+    pub run: crate::kernel::attach::RunOpts,
     /// Do not raise net.core.netdev_max_backlog for many outputs (only warn)
     #[arg(long)]
     pub no_tune: bool,
@@ -308,7 +308,7 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
 /// Stops the cast when its input is gone (nothing would be attached any more), and drops or
 /// renames outputs as the kernel's links change.
 fn follow_links(name: &str, input_name: &str, input_index: u32, json: bool) -> Result<()> {
-    if crate::iface::name_of(input_index).is_none() {
+    if crate::kernel::iface::name_of(input_index).is_none() {
         anyhow::bail!(
             "the input {input_name} is gone (deleted, or moved to another network namespace): nothing is \
              attached any more, so the cast {name} stops"

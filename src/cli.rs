@@ -2,8 +2,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::{
-    attach::AttachMode, cast::CastArgs, demo::DemoArgs, recv::RecvArgs, send::SendArgs, stats::StatsArgs,
-    switch::SwitchMode,
+    cast::CastArgs, demo::DemoArgs, recv::RecvArgs, send::SendArgs, stats::StatsArgs, switch::SwitchArgs,
 };
 
 /// ebpf-cast: an in-kernel, content-aware packet switch for live video.
@@ -106,43 +105,4 @@ pub enum Command {
         #[arg(long)]
         orphans: bool,
     },
-}
-
-#[derive(Debug, clap::Args)]
-pub struct SwitchArgs {
-    /// First port (Ethernet, veth or tap interface)
-    pub a: String,
-    /// Second port
-    pub b: String,
-    /// How a frame is forwarded
-    #[arg(long, value_enum, default_value_t = SwitchMode::Redirect)]
-    pub mode: SwitchMode,
-    #[command(flatten)]
-    pub run: RunOpts,
-}
-
-/// Options of the commands that attach a program and run until stopped.
-#[derive(Debug, clap::Args)]
-pub struct RunOpts {
-    /// How the program is attached at ingress
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    pub attach: AttachMode,
-    /// Print the tables and the counters as JSON (one object per line)
-    #[arg(long)]
-    pub json: bool,
-    /// Also print the counters every SECS seconds while running
-    #[arg(long, value_name = "SECS")]
-    pub stats_interval: Option<f64>,
-}
-
-impl RunOpts {
-    /// The statistics interval, checked.
-    pub fn interval(&self) -> anyhow::Result<Option<std::time::Duration>> {
-        match self.stats_interval {
-            Some(secs) if !(secs > 0.0 && secs.is_finite()) => Err(crate::error::input(format!(
-                "--stats-interval {secs}: give a positive number of seconds"
-            ))),
-            other => Ok(other.map(std::time::Duration::from_secs_f64)),
-        }
-    }
 }

@@ -6,9 +6,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::{
-    attach::AttachMode,
     cast::CastArgs,
-    cli::RunOpts,
+    kernel::attach::{AttachMode, RunOpts},
     mpegts::{Codec, PID_NONE},
     out::NewOutput,
 };
@@ -141,7 +140,7 @@ pub fn parse(text: &str) -> Result<Config, Vec<String>> {
     for c in &raw.cast {
         let name = c.name.as_ref().map_or_else(|| c.input.get_ref().clone(), |n| n.get_ref().clone());
         let name_span = c.name.as_ref().map_or(c.input.span(), Spanned::span);
-        if let Err(e) = crate::pins::check_name(&name) {
+        if let Err(e) = crate::kernel::pins::check_name(&name) {
             err(name_span.clone(), format!("{e:#}"));
         }
         let netns = c.netns.as_ref().map(|n| n.get_ref().clone());

@@ -12,13 +12,13 @@ use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 
 use crate::{
-    attach::AttachMode,
     cast::{CastConfig, Caster, Output, Stats},
-    iface::Iface,
+    kernel::attach::AttachMode,
+    kernel::iface::Iface,
+    kernel::preflight,
+    kernel::sandbox::{self, Sandbox},
     policy::Policy,
-    preflight,
     recv::{self, Analyzer, Report},
-    sandbox::{self, Sandbox},
     send::{self, Pacing, StreamOpts},
     signals::Stop,
 };

@@ -15,7 +15,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags};
 
-use crate::skel::{self, hub::*};
+use crate::kernel::skel::{self, hub::*};
 
 /// Outputs of one policy from which they share a hub, unless `--hub-min` says otherwise. Below
 /// this the cost of the hop through the hub (a second pass through the input path) is not won back
@@ -62,7 +62,7 @@ impl Hubs {
             // No IPv6 chatter: the hub only carries the cast's frames.
             let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"), "1");
             ip(&["link", "set", &dev, "up"])?;
-            let ifindex = crate::iface::index_of(&dev)?;
+            let ifindex = crate::kernel::iface::index_of(&dev)?;
             attach(ifindex, ports).with_context(|| format!("attaching the broadcast to hub {dev}"))?;
             if first == 0 {
                 first = ifindex;
@@ -144,10 +144,11 @@ pub fn detach(ifindex: u32) {
 
 /// The other end of the hub whose end is `hub_ifindex`.
 pub fn other_end(hub_ifindex: u32) -> Result<u32> {
-    let name = crate::iface::name_of(hub_ifindex).with_context(|| format!("hub {hub_ifindex} is gone"))?;
+    let name =
+        crate::kernel::iface::name_of(hub_ifindex).with_context(|| format!("hub {hub_ifindex} is gone"))?;
     let other = match name.strip_suffix('a') {
         Some(base) => format!("{base}b"),
         None => format!("{}a", name.strip_suffix('b').with_context(|| format!("{name} is no hub"))?),
     };
-    crate::iface::index_of(&other)
+    crate::kernel::iface::index_of(&other)
 }

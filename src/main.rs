@@ -5,7 +5,7 @@ use ebpf_cast::{cast, cli, demo, error, out, recv, run, send, stats, status, swi
 fn main() {
     let cli = cli::Cli::parse();
     if let Some(ns) = &cli.netns {
-        if let Err(err) = ebpf_cast::netns::enter(ns) {
+        if let Err(err) = ebpf_cast::kernel::netns::enter(ns) {
             eprintln!("ebpf-cast: error: {err:#}");
             std::process::exit(error::exit_code(&err));
         }

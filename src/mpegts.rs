@@ -1,6 +1,6 @@
 //! MPEG-TS rules shared with the kernel: the C in src/bpf/mpegts.h, compiled for userspace.
 //! Safe wrappers over one 188-byte TS packet.
-use crate::skel::cast::types;
+use crate::kernel::skel::cast::types;
 
 pub const TS_SIZE: usize = 188;
 /// The null PID, which stands for "no PID" (enum ts_pid in mpegts.h).

@@ -14,11 +14,11 @@ use anyhow::{Context, Result};
 use crate::{
     cast::MAX_OUTPUTS,
     error::input,
-    iface::Iface,
-    pins::{self, Instance},
+    kernel::iface::Iface,
+    kernel::pins::{self, Instance},
+    kernel::preflight,
+    kernel::skel::cast::types,
     policy::Policy,
-    preflight,
-    skel::cast::types,
     table::{OUT_HUB, OUT_NAT, OUT_VIA_HUB},
 };
 
@@ -129,7 +129,7 @@ pub fn follow_links(name: &str) -> Result<Vec<String>> {
         let mut said = Vec::new();
         outs.retain(|&slot, o| {
             let known = pins::cstr(&bss.cast_meta.slot_name[slot as usize]);
-            match crate::iface::name_of(o.ifindex) {
+            match crate::kernel::iface::name_of(o.ifindex) {
                 None => {
                     pins::set_cstr(&mut bss.cast_meta.slot_name[slot as usize], "");
                     said.push(format!(
@@ -346,7 +346,7 @@ pub fn gather(
     let mut now = HashMap::new();
     for k in inst.flows.keys() {
         let Some(v) = inst.flows.lookup(&k, libbpf_rs::MapFlags::ANY)? else { continue };
-        let f: types::cast_flow = crate::skel::from_bytes(&v).context("cast_flow size")?;
+        let f: types::cast_flow = crate::kernel::skel::from_bytes(&v).context("cast_flow size")?;
         if watch.0.get(&k) != Some(&f.packets) && f.video_pid != crate::mpegts::PID_NONE {
             joined = joined.min(f.key_gen);
         }

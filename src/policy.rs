@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr};
 
 use serde::Serialize;
 
-use crate::skel::cast::types::cast_level;
+use crate::kernel::skel::cast::types::cast_level;
 
 /// Policy levels as cast.h defines them (table entries hold them in 16 bits).
 pub const LEVEL_ALL: u16 = cast_level::LEVEL_ALL.0 as u16;

@@ -16,9 +16,9 @@ use anyhow::{Context, Result};
 use crate::{
     config::{self, CastEntry, Config},
     error::input,
+    kernel::preflight,
     metrics::{self, Target},
     out::OutCmd,
-    preflight,
     signals::Stop,
 };
 
@@ -53,7 +53,7 @@ fn start(entry: &CastEntry) -> Running {
     let (e, s) = (entry.clone(), stop.clone());
     let thread = std::thread::spawn(move || {
         if let Some(ns) = &e.netns {
-            crate::netns::enter(ns)?;
+            crate::kernel::netns::enter(ns)?;
         }
         crate::cast::run_until(&e.args(), &s)
     });
@@ -186,7 +186,7 @@ fn apply(new: &Config, running: &mut BTreeMap<(String, String), Running>) {
             Some(r) => {
                 for cmd in output_changes(&r.entry, c) {
                     let ns = c.netns.clone();
-                    match crate::netns::run_in(ns.as_deref(), move || crate::out::run(&cmd)) {
+                    match crate::kernel::netns::run_in(ns.as_deref(), move || crate::out::run(&cmd)) {
                         Ok(()) => {}
                         Err(e) => log(&format!("cast {}: {e:#}", c.name)),
                     }

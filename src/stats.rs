@@ -13,10 +13,10 @@ use serde::Serialize;
 use crate::{
     cast::Stats,
     error::input,
-    pins::{self, Instance},
-    preflight,
+    kernel::pins::{self, Instance},
+    kernel::preflight,
+    kernel::skel::cast::types,
     signals::Stop,
-    skel::cast::types,
 };
 
 #[derive(Debug, clap::Args)]
@@ -141,7 +141,9 @@ pub fn prometheus_of(targets: &[crate::metrics::Target]) -> String {
     for t in targets {
         let name = t.name.clone();
         // A cast that is not there (yet) is left out, not an error of the whole scrape.
-        if let Ok(s) = crate::netns::run_in(t.netns.as_deref(), move || snapshot(&Instance::open(&name)?)) {
+        if let Ok(s) =
+            crate::kernel::netns::run_in(t.netns.as_deref(), move || snapshot(&Instance::open(&name)?))
+        {
             snaps.push(s);
         }
     }
@@ -251,7 +253,7 @@ fn reset(inst: &Instance) -> Result<()> {
     }
     for k in inst.flows.keys() {
         let Some(v) = inst.flows.lookup(&k, MapFlags::ANY)? else { continue };
-        let Some(mut f) = crate::skel::from_bytes::<types::cast_flow>(&v) else { continue };
+        let Some(mut f) = crate::kernel::skel::from_bytes::<types::cast_flow>(&v) else { continue };
         f.frames = [0; 4];
         f.packets = 0;
         f.bytes = 0;

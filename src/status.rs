@@ -4,10 +4,11 @@ use serde::Serialize;
 
 use crate::{
     error::input,
-    iface, installed,
-    installed::Installed,
-    pins,
-    skel::{self, switch::types as sw},
+    kernel::iface,
+    kernel::installed,
+    kernel::installed::Installed,
+    kernel::pins,
+    kernel::skel::{self, switch::types as sw},
     switch::SwitchMode,
 };
 
@@ -49,7 +50,7 @@ fn instances() -> Vec<InstanceEntry> {
 }
 
 pub fn run(json: bool) -> Result<()> {
-    crate::preflight::require_privileges("ebpf-cast status")?;
+    crate::kernel::preflight::require_privileges("ebpf-cast status")?;
     let entries: Vec<Entry> = installed::all()?.into_iter().map(details).collect();
     let insts = instances();
     let orphans = pins::orphans();
@@ -108,7 +109,7 @@ pub fn run(json: bool) -> Result<()> {
 
 pub fn detach(name: &str) -> Result<()> {
     let index = iface::index_of(name)?;
-    crate::preflight::require_bpf_privileges("ebpf-cast detach")?;
+    crate::kernel::preflight::require_bpf_privileges("ebpf-cast detach")?;
     let found = installed::on_interface(index, name)?;
     let casts: Vec<InstanceEntry> = instances().into_iter().filter(|i| i.input == name).collect();
     let hubs = crate::hub::names(index);
@@ -133,7 +134,7 @@ pub fn detach(name: &str) -> Result<()> {
 
 /// Removes the pins of casts whose network namespace is gone.
 pub fn remove_orphans() -> Result<()> {
-    crate::preflight::require_privileges("ebpf-cast detach")?;
+    crate::kernel::preflight::require_privileges("ebpf-cast detach")?;
     let orphans = pins::orphans();
     if orphans.is_empty() {
         println!("no orphaned pins");
@@ -174,7 +175,7 @@ fn switch_peer(inst: &Installed) -> Option<String> {
 /// Number of outputs in the cast's active table.
 fn cast_outputs(inst: &Installed) -> Option<u32> {
     let bss = installed::global_data(inst, ".bss")?;
-    let bss: crate::skel::cast::types::bss = crate::skel::from_bytes(&bss)?;
+    let bss: crate::kernel::skel::cast::types::bss = crate::kernel::skel::from_bytes(&bss)?;
     Some(crate::table::outputs(&bss.cast_tabs[bss.cast_active as usize % bss.cast_tabs.len()]).count() as u32)
 }
 

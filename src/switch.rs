@@ -6,13 +6,13 @@ use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags, ProgramAttachType};
 use serde::Serialize;
 
 use crate::{
-    attach::{self, AttachMode},
-    cli::SwitchArgs,
     error::input,
-    iface::Iface,
-    installed, preflight,
+    kernel::attach::{self, AttachMode},
+    kernel::iface::Iface,
+    kernel::installed,
+    kernel::preflight,
+    kernel::skel::{self, switch::*},
     signals::Stop,
-    skel::{self, switch::*},
 };
 
 /// How the switch forwards a frame (enum sw_mode in switch.h).
@@ -48,6 +48,19 @@ impl SwitchMode {
             SwitchMode::Clone => "clone",
         }
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SwitchArgs {
+    /// First port (Ethernet, veth or tap interface)
+    pub a: String,
+    /// Second port
+    pub b: String,
+    /// How a frame is forwarded
+    #[arg(long, value_enum, default_value_t = SwitchMode::Redirect)]
+    pub mode: SwitchMode,
+    #[command(flatten)]
+    pub run: crate::kernel::attach::RunOpts,
 }
 
 pub fn run(args: &SwitchArgs) -> Result<()> {

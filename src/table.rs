@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
-use crate::{cast::MAX_CLASSES, error::input, policy::LEVEL_CAP, skel::cast::types};
+use crate::{cast::MAX_CLASSES, error::input, kernel::skel::cast::types, policy::LEVEL_CAP};
 
 /// Table entry flags, as cast.h defines them (`cast_out.flags` holds them in a byte).
 pub const OUT_NAT: u8 = types::cast_out_flag::CAST_OUT_NAT.0 as u8;

@@ -52,7 +52,7 @@ fn a_thousand_and_twenty_four_outputs_each_get_the_whole_stream() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no backlog advice for {N} outputs: {note:?}"));
     assert!(want >= N as u64, "{note}");
-    let _limit = ebpf_cast::backlog::set(want).unwrap();
+    let _limit = ebpf_cast::kernel::backlog::set(want).unwrap();
 
     // A moderate rate: about 100 datagrams (100 x 1024 copies) a second.
     let tx = cam.udp(&format!("{CAM_IP}:4000"));

@@ -5,7 +5,7 @@ mod common;
 use std::mem::MaybeUninit;
 
 use common::{packets::*, *};
-use ebpf_cast::skel::{self, cast::*};
+use ebpf_cast::kernel::skel::{self, cast::*};
 use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags, ProgramInput};
 
 const TC_ACT_OK: u32 = 0;

@@ -16,7 +16,7 @@ use common::{
     packets::*,
     video, *,
 };
-use ebpf_cast::skel::{
+use ebpf_cast::kernel::skel::{
     self,
     cast::{types as cast_types, CastSkelBuilder},
     switch::{types as sw_types, SwitchSkelBuilder},

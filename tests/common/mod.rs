@@ -7,7 +7,7 @@ pub mod model;
 pub mod packets;
 pub mod video;
 
-use ebpf_cast::sandbox;
+use ebpf_cast::kernel::sandbox;
 use std::{
     io::{BufRead, BufReader},
     net::UdpSocket,
@@ -47,7 +47,7 @@ pub fn sh(cmd: &str) -> String {
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// A network namespace named uniquely for this process and test (ebpf_cast::sandbox), deleted
+/// A network namespace named uniquely for this process and test (ebpf_cast::kernel::sandbox), deleted
 /// on Drop. It has only the addresses a test assigns, no default route and no IPv6 (so counters
 /// count only what a test sends).
 pub struct Netns {

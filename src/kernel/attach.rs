@@ -6,7 +6,7 @@ use anyhow::{anyhow, Context, Result};
 use libbpf_rs::{AsRawLibbpf, Link, Program, TcHook, TC_EGRESS, TC_INGRESS};
 use serde::Serialize;
 
-use crate::iface::Iface;
+use crate::kernel::iface::Iface;
 
 /// Handle and priority of ebpf-cast's legacy tc filters, fixed so that `status` and
 /// `detach` can find them and a second instance cannot take the same interface.
@@ -160,5 +160,31 @@ impl Drop for Attachment {
             }
         }
         // A TCX link detaches when its Link is dropped.
+    }
+}
+
+/// Options of the commands that attach a program and run until stopped.
+#[derive(Debug, clap::Args)]
+pub struct RunOpts {
+    /// How the program is attached at ingress
+    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    pub attach: AttachMode,
+    /// Print the tables and the counters as JSON (one object per line)
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the counters every SECS seconds while running
+    #[arg(long, value_name = "SECS")]
+    pub stats_interval: Option<f64>,
+}
+
+impl RunOpts {
+    /// The statistics interval, checked.
+    pub fn interval(&self) -> anyhow::Result<Option<std::time::Duration>> {
+        match self.stats_interval {
+            Some(secs) if !(secs > 0.0 && secs.is_finite()) => Err(crate::error::input(format!(
+                "--stats-interval {secs}: give a positive number of seconds"
+            ))),
+            other => Ok(other.map(std::time::Duration::from_secs_f64)),
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::{
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
-use crate::{error::input, skel::cast::types};
+use crate::{error::input, kernel::skel::cast::types};
 
 pub const BPFFS: &str = "/sys/fs/bpf";
 pub const ROOT: &str = "/sys/fs/bpf/ebpf-cast";
@@ -310,16 +310,16 @@ pub fn list() -> Vec<String> {
 /// The casts whose program is attached in this network namespace, opened through the kernel:
 /// the program's maps by id (.bss, cast_ostats, cast_flows); the name is in its .bss.
 fn attached() -> Vec<Instance> {
-    let Ok(all) = crate::installed::all() else { return Vec::new() };
+    let Ok(all) = crate::kernel::installed::all() else { return Vec::new() };
     all.iter()
         .filter(|i| i.role == "cast")
         .filter_map(|i| {
             let mut inst = Instance {
                 name: String::new(),
-                bss: crate::installed::global_map(i, ".bss")?,
-                ostats: crate::installed::map_by_name(i, "cast_ostats")?,
-                flows: crate::installed::map_by_name(i, "cast_flows")?,
-                caps: crate::installed::map_by_name(i, "cast_caps")?,
+                bss: crate::kernel::installed::global_map(i, ".bss")?,
+                ostats: crate::kernel::installed::map_by_name(i, "cast_ostats")?,
+                flows: crate::kernel::installed::map_by_name(i, "cast_flows")?,
+                caps: crate::kernel::installed::map_by_name(i, "cast_caps")?,
             };
             inst.name = cstr(&inst.read_bss().ok()?.cast_meta.name);
             Some(inst)

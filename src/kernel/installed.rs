@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, TC_INGRESS};
 use serde::Serialize;
 
-use crate::attach::{Hook, TC_HANDLE, TC_PRIORITY};
+use crate::kernel::attach::{Hook, TC_HANDLE, TC_PRIORITY};
 
 /// Kernel names (15 characters at most) of ebpf-cast's programs, by role.
 pub const SWITCH_PROG: &str = "ecast_switch_in";

@@ -1,0 +1,14 @@
+//! Everything that touches the kernel directly, below the commands: the generated skeletons
+//! (`skel`), attaching at ingress (`attach`) and finding what is attached (`installed`), the
+//! pins of running casts (`pins`), the checks before loading (`preflight`), the input backlog
+//! sysctl (`backlog`), interfaces (`iface`), and network namespaces (`netns` for `--netns`,
+//! `sandbox` for private ones).
+pub mod attach;
+pub mod backlog;
+pub mod iface;
+pub mod installed;
+pub mod netns;
+pub mod pins;
+pub mod preflight;
+pub mod sandbox;
+pub mod skel;
