@@ -20,11 +20,9 @@ use crate::{
     out::NewOutput,
     policy::Policy,
     signals::Stop,
-    table,
+    table::{self, MAX_OUTPUTS},
 };
 
-pub const MAX_OUTPUTS: usize = types::cast_limit::CAST_MAX_OUT.0 as usize;
-pub const MAX_CLASSES: usize = types::cast_limit::CAST_MAX_CLASS.0 as usize;
 const MAX_PORTS: usize = types::cast_limit::CAST_MAX_PORTS.0 as usize;
 
 #[derive(Debug, clap::Args)]

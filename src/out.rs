@@ -12,14 +12,13 @@ use std::{
 use anyhow::{Context, Result};
 
 use crate::{
-    cast::MAX_OUTPUTS,
     error::input,
     kernel::iface::Iface,
     kernel::pins::{self, Instance},
     kernel::preflight,
     kernel::skel::cast::types,
     policy::Policy,
-    table::{OUT_HUB, OUT_NAT, OUT_VIA_HUB},
+    table::{MAX_OUTPUTS, OUT_HUB, OUT_NAT, OUT_VIA_HUB},
 };
 
 #[derive(Debug, clap::Subcommand)]

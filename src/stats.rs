@@ -248,7 +248,7 @@ fn metric(
 
 /// Zeroes every output's and every flow's counters (the flows' learned state is kept).
 fn reset(inst: &Instance) -> Result<()> {
-    for slot in 0..crate::cast::MAX_OUTPUTS as u32 {
+    for slot in 0..crate::table::MAX_OUTPUTS as u32 {
         inst.zero_output(slot)?;
     }
     for k in inst.flows.keys() {

@@ -7,7 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
-use crate::{cast::MAX_CLASSES, error::input, kernel::skel::cast::types, policy::LEVEL_CAP};
+use crate::{error::input, kernel::skel::cast::types, policy::LEVEL_CAP};
+
+/// Outputs of one cast, and distinct policy classes, as cast.h limits them.
+pub const MAX_OUTPUTS: usize = types::cast_limit::CAST_MAX_OUT.0 as usize;
+pub const MAX_CLASSES: usize = types::cast_limit::CAST_MAX_CLASS.0 as usize;
 
 /// Table entry flags, as cast.h defines them (`cast_out.flags` holds them in a byte).
 pub const OUT_NAT: u8 = types::cast_out_flag::CAST_OUT_NAT.0 as u8;
