@@ -120,8 +120,8 @@ struct flow_key {
 
 /* What the kernel knows about a flow. */
 struct cast_flow {
-	__u16 video_pid;       /* 0x1fff until learned from the PMT (or --pid) */
-	__u16 pmt_pid;         /* 0x1fff until learned from the PAT */
+	__u16 video_pid;       /* PID_NONE (mpegts.h) until learned from the PMT (or --pid) */
+	__u16 pmt_pid;         /* PID_NONE until learned from the PAT */
 	__u8 codec;            /* enum codec */
 	__u8 _pad0;
 	__u16 prio;            /* drop priority of the current frame's TS packets */
