@@ -391,13 +391,14 @@ pub struct OutputStats {
     pub frames_sent: u64,
     pub frames_dropped: u64,
     pub clone_errors: u64,
-    /// A capped output: the level chosen at the last frame start (its frames_dropped are the
-    /// frames dropped for the cap).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cap_level: Option<String>,
-    /// The same level as the kernel holds it (for the metrics).
-    #[serde(skip)]
-    pub cap_level_value: Option<u16>,
+    /// A capped output: the level chosen at the last frame start, as the kernel holds it (JSON
+    /// names it, as in "nonref=0.4"); its frames_dropped are the frames dropped for the cap.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "level_name")]
+    pub cap_level: Option<u16>,
+}
+
+fn level_name<S: serde::Serializer>(level: &Option<u16>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&level.map(crate::policy::level_name).unwrap_or_default())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -438,8 +439,7 @@ impl Stats {
             if let Policy::Max(_) = policy {
                 let v = caps.lookup(&slot.to_ne_bytes(), MapFlags::ANY)?.unwrap_or_default();
                 let cap: types::cast_cap = skel::from_bytes(&v).context("cast_cap size")?;
-                s.cap_level = Some(crate::policy::level_name(cap.level));
-                s.cap_level_value = Some(cap.level);
+                s.cap_level = Some(cap.level);
             }
             for v in skel::per_cpu::<types::cast_ostat>(ostats, *slot)? {
                 s.packets += v.packets;
@@ -498,8 +498,8 @@ impl Stats {
         for (i, o) in self.outputs.iter().enumerate() {
             let rate = rates.and_then(|r| r.get(i)).map_or("-".to_string(), |r| format!("{:.0}", r / 1e3));
             // A capped output shows the level it is at now.
-            let policy = match &o.cap_level {
-                Some(level) => format!("{} ({level})", o.policy),
+            let policy = match o.cap_level {
+                Some(level) => format!("{} ({})", o.policy, crate::policy::level_name(level)),
                 None => o.policy.clone(),
             };
             println!(

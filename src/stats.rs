@@ -160,20 +160,16 @@ fn prometheus(snaps: &[Snapshot]) -> String {
         ("ebpf_cast_output_frames_dropped_total", "Video frames its policy dropped.", |o| o.frames_dropped),
         ("ebpf_cast_output_clone_errors_total", "Copies the kernel failed to send.", |o| o.clone_errors),
     ];
+    let output = |s: &Snapshot, o: &crate::cast::OutputStats| {
+        format!("cast=\"{}\",output=\"{}\",policy=\"{}\"", s.name, o.interface, o.policy)
+    };
     for (name, help, get) in metrics {
-        let samples = snaps.iter().flat_map(|s| {
-            s.stats.outputs.iter().map(move |o| {
-                (format!("cast=\"{}\",output=\"{}\",policy=\"{}\"", s.name, o.interface, o.policy), get(o))
-            })
-        });
+        let samples = snaps.iter().flat_map(|s| s.stats.outputs.iter().map(move |o| (output(s, o), get(o))));
         family(&mut out, name, help, samples);
     }
-    let levels = snaps.iter().flat_map(|s| {
-        s.stats.outputs.iter().filter_map(move |o| {
-            let level = o.cap_level_value?;
-            Some((format!("cast=\"{}\",output=\"{}\",policy=\"{}\"", s.name, o.interface, o.policy), level))
-        })
-    });
+    let levels = snaps
+        .iter()
+        .flat_map(|s| s.stats.outputs.iter().filter_map(move |o| Some((output(s, o), o.cap_level?))));
     gauge(
         &mut out,
         "ebpf_cast_output_cap_level",

@@ -105,7 +105,6 @@ struct dgram {
 	__u32 refused_slot;     /* the output that refused the last copy */
 	__u32 tab;              /* the output table in use */
 	__u32 idx;              /* the table entry being sent to */
-	__u8 cap_class;         /* 1 + the capped class whose choice is in the upper halves */
 	struct {                /* cap_decide's walk: */
 		__u16 level;    /* the level from the budget */
 		__u16 floor;
@@ -119,7 +118,6 @@ struct dgram {
 		__u8 n;         /* frames started */
 		__u8 kept;      /* TS packets kept */
 	} cw;
-	__u8 edit_class;        /* 1 + the capped class the datagram is edited for, else 0 */
 	__u16 prio[2 * TS_PER_DGRAM];       /* per TS packet; upper half: a capped class's */
 	__u16 frame_prio[2 * TS_PER_DGRAM]; /* per frame that starts here; likewise */
 	__u8 flags[TS_PER_DGRAM];
@@ -584,19 +582,19 @@ __noinline int cap_packet(struct dgram *d, __u32 i)
 				d->cw.floor = LEVEL_KEY; /* the GOP's later frames lack their reference */
 		}
 		d->cw.chosen = l;
-		d->frame_prio[(VIRT + d->cw.n++) & (2 * TS_PER_DGRAM - 1)] =
-			d->cw.keep ? (p >= PRIO_KEY ? VP_KEY : VP_KEEP) : VP_DROP;
 	}
 	d->cw.frame_ts++;
 	vp = d->cw.keep ? (p >= PRIO_KEY ? VP_KEY : VP_KEEP) : VP_DROP;
 	d->prio[(VIRT + i) & (2 * TS_PER_DGRAM - 1)] = vp;
+	if (fl & TSF_START) /* the frame's fate, as its first packet's */
+		d->frame_prio[(VIRT + d->cw.n++) & (2 * TS_PER_DGRAM - 1)] = vp;
 	if (vp || (fl & (TSF_PCR | TSF_AFONLY)))
 		d->cw.kept++; /* a PCR packet is emptied, not cut */
 	return 0;
 }
 
 /*
- * A capped class's choice for this datagram (made once per datagram, by its first output): at
+ * A capped output's choice for this datagram (it is the only output of its class): at
  * each frame start, the level from the output's budget, never below the floor that a dropped
  * reference frame (keyframes only) or keyframe (no video) leaves until the next keyframe; the
  * frame is kept if its priority reaches the level, and its later packets share its fate. The
@@ -702,28 +700,22 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	e->waiting = waiting;
 	e->virt = 0;
 	if (capped) {
-		if (d->editable && d->cap_class != class + 1) {
-			if (cap_decide(d, f, o))
-				return TC_ACT_SHOT;
-			d->cap_class = class + 1;
-		}
+		/* A class of its own (table.rs): its choice is made for it alone. */
+		if (d->editable && cap_decide(d, f, o))
+			return TC_ACT_SHOT;
 		e->virt = VIRT;
 		e->count = VP_KEEP;
 		e->cut = VP_KEEP;
-		/* The class's counters moved on with its first output. */
-		e->simulate = waiting || (d->applied & (1 << class));
 	}
 	if (waiting) /* no video until the flow's next keyframe: from its first packet on */
 		e->cut = o->gen_added <= f->key_gen ? (capped ? VP_KEY : PRIO_KEY) :
 						     (capped ? VP_NONE : LEVEL_NOVIDEO);
-	/* Phase 2 edits the original; outputs of one capped class in a row share its edit. */
-	if (d->joining && d->editable && d->level && !(capped && !waiting && d->edit_class == class + 1) &&
-	    restore(skb, d, sc))
+	/* Phase 2 edits the original. */
+	if (d->joining && d->editable && d->level && restore(skb, d, sc))
 		return TC_ACT_SHOT;
 	if (d->editable && e->cut > d->level) {
 		if (apply_level(skb, d, &sc->b, f, e))
 			return TC_ACT_SHOT; /* the datagram is in an unknown state: send no more */
-		d->edit_class = capped && !waiting ? class + 1 : 0;
 		d->frames_sent = 0;
 		for (__u32 k = 0; k < TS_PER_DGRAM; k++) {
 			if (k >= d->n_frames)

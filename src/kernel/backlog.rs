@@ -35,9 +35,7 @@ pub fn ensure(outputs: usize, tune: bool) -> Backlog {
         "net.core.netdev_max_backlog should be at least {want} for {outputs} outputs, or copies are \
          dropped silently: run `sysctl -w net.core.netdev_max_backlog={want}` in the host's network namespace"
     );
-    let Some(cur) =
-        in_host_netns(|| fs::read_to_string(SYSCTL).ok()).flatten().and_then(|s| s.trim().parse().ok())
-    else {
+    let Some(cur) = read() else {
         return Backlog::TooLow(format!("cannot read the backlog limit; {hint}"));
     };
     if cur >= want {
@@ -46,20 +44,16 @@ pub fn ensure(outputs: usize, tune: bool) -> Backlog {
     if !tune {
         return Backlog::TooLow(format!("the limit is {cur}; {hint}"));
     }
-    match in_host_netns(move || fs::write(SYSCTL, want.to_string()).is_ok()) {
-        Some(true) => Backlog::Raised(Raised { old: cur, new: want }),
-        _ => Backlog::TooLow(format!("the limit is {cur} and could not be raised; {hint}")),
+    if !write(want) {
+        return Backlog::TooLow(format!("the limit is {cur} and could not be raised; {hint}"));
     }
+    Backlog::Raised(Raised { old: cur, new: want })
 }
 
 /// Sets the limit to `limit` (the benchmark and the tests); the guard puts it back.
 pub fn set(limit: u64) -> anyhow::Result<Raised> {
-    let old = in_host_netns(|| fs::read_to_string(SYSCTL).ok()).flatten().and_then(|s| s.trim().parse().ok());
-    let old = old.ok_or_else(|| anyhow::anyhow!("cannot read {SYSCTL}"))?;
-    anyhow::ensure!(
-        in_host_netns(move || fs::write(SYSCTL, limit.to_string()).is_ok()) == Some(true),
-        "cannot write {SYSCTL}"
-    );
+    let old = read().ok_or_else(|| anyhow::anyhow!("cannot read {SYSCTL}"))?;
+    anyhow::ensure!(write(limit), "cannot write {SYSCTL}");
     Ok(Raised { old, new: limit })
 }
 
@@ -71,14 +65,20 @@ impl Raised {
 
 impl Drop for Raised {
     fn drop(&mut self) {
-        let (old, new) = (self.old, self.new);
-        in_host_netns(move || {
-            let cur: Option<u64> = fs::read_to_string(SYSCTL).ok().and_then(|s| s.trim().parse().ok());
-            if cur == Some(new) {
-                let _ = fs::write(SYSCTL, old.to_string());
-            }
-        });
+        if read() == Some(self.new) {
+            write(self.old);
+        }
     }
+}
+
+/// The limit now (of the host: see in_host_netns).
+fn read() -> Option<u64> {
+    in_host_netns(|| fs::read_to_string(SYSCTL).ok()).flatten().and_then(|s| s.trim().parse().ok())
+}
+
+/// Sets the limit; false if it could not.
+fn write(limit: u64) -> bool {
+    in_host_netns(move || fs::write(SYSCTL, limit.to_string()).is_ok()) == Some(true)
 }
 
 /// The sysctl exists only in the initial network namespace: run `f` on a thread that has
