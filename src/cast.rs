@@ -3,10 +3,10 @@
 use std::{collections::HashSet, io::Write, mem::MaybeUninit};
 
 use anyhow::{Context, Result};
-use libbpf_rs::{skel::OpenSkel, MapCore, MapFlags, ProgramAttachType};
-use serde::Serialize;
+use libbpf_rs::{skel::OpenSkel, ProgramAttachType};
 
 use crate::{
+    counters::Stats,
     error::input,
     hub::Hubs,
     kernel::attach::{self, AttachMode},
@@ -16,7 +16,7 @@ use crate::{
     kernel::pins,
     kernel::preflight,
     kernel::skel::{self, cast::*},
-    mpegts::{Codec, FrameKind, PID_NONE},
+    mpegts::{Codec, PID_NONE},
     out::NewOutput,
     policy::Policy,
     signals::Stop,
@@ -380,167 +380,6 @@ fn print_outputs(cfg: &CastConfig, args: &CastArgs, hook: attach::Hook, backlog:
         }
     }
     let _ = std::io::stdout().flush();
-}
-
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct OutputStats {
-    pub interface: String,
-    pub policy: String,
-    pub packets: u64,
-    pub bytes: u64,
-    pub frames_sent: u64,
-    pub frames_dropped: u64,
-    pub clone_errors: u64,
-    /// A capped output: the level chosen at the last frame start, as the kernel holds it (JSON
-    /// names it, as in "nonref=0.4"); its frames_dropped are the frames dropped for the cap.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "level_name")]
-    pub cap_level: Option<u16>,
-}
-
-fn level_name<S: serde::Serializer>(level: &Option<u16>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&level.map(crate::policy::level_name).unwrap_or_default())
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FlowStats {
-    pub source: String,
-    pub destination: String,
-    pub video_pid: Option<u16>,
-    pub codec: &'static str,
-    pub frames_key: u64,
-    pub frames_ref: u64,
-    pub frames_nonref: u64,
-    pub datagrams: u64,
-    pub bytes: u64,
-    pub unedited: u64,
-    /// Datagrams whose copies stopped early: the CPU's input backlog was full.
-    pub overload: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Stats {
-    pub outputs: Vec<OutputStats>,
-    pub flows: Vec<FlowStats>,
-}
-
-impl Stats {
-    /// Reads the counters of the outputs (slot, interface, policy) and of every flow, and the
-    /// level of capped outputs.
-    pub fn read(
-        ostats: &dyn MapCore,
-        flows_map: &dyn MapCore,
-        caps: &dyn MapCore,
-        outputs: &[(u32, String, Policy)],
-    ) -> Result<Stats> {
-        let mut outs = Vec::new();
-        for (slot, name, policy) in outputs {
-            let mut s =
-                OutputStats { interface: name.clone(), policy: policy.to_string(), ..Default::default() };
-            if let Policy::Max(_) = policy {
-                let v = caps.lookup(&slot.to_ne_bytes(), MapFlags::ANY)?.unwrap_or_default();
-                let cap: types::cast_cap = skel::from_bytes(&v).context("cast_cap size")?;
-                s.cap_level = Some(cap.level);
-            }
-            for v in skel::per_cpu::<types::cast_ostat>(ostats, *slot)? {
-                s.packets += v.packets;
-                s.bytes += v.bytes;
-                s.frames_sent += v.frames_sent;
-                s.frames_dropped += v.frames_dropped;
-                s.clone_errors += v.clone_errors;
-            }
-            outs.push(s);
-        }
-        let mut flows = Vec::new();
-        for k in flows_map.keys() {
-            let Some(v) = flows_map.lookup(&k, MapFlags::ANY)? else { continue };
-            let key: types::flow_key = skel::from_bytes(&k).context("flow_key size")?;
-            let f: types::cast_flow = skel::from_bytes(&v).context("cast_flow size")?;
-            flows.push(FlowStats {
-                source: endpoint(&key.saddr, key.sport, key.ipv6 != 0),
-                destination: endpoint(&key.daddr, key.dport, key.ipv6 != 0),
-                video_pid: (f.video_pid != PID_NONE).then_some(f.video_pid),
-                codec: Codec::of_value(f.codec.into()).map_or("-", Codec::name),
-                frames_key: f.frames[FrameKind::Key.value()],
-                frames_ref: f.frames[FrameKind::Ref.value()],
-                frames_nonref: f.frames[FrameKind::NonRef.value()],
-                datagrams: f.packets,
-                bytes: f.bytes,
-                unedited: f.unedited,
-                overload: f.overload,
-            });
-        }
-        flows.sort_by(|a, b| (&a.source, &a.destination).cmp(&(&b.source, &b.destination)));
-        Ok(Stats { outputs: outs, flows })
-    }
-
-    /// The counters of cast `name`: tables, or one JSON line (an event "stats", or "final").
-    pub fn print(&self, name: &str, json: bool, last: bool) {
-        if json {
-            let event = if last { "final" } else { "stats" };
-            println!(
-                "{}",
-                serde_json::json!({"event": event, "cast": name, "outputs": self.outputs, "flows": self.flows})
-            );
-        } else {
-            println!();
-            self.print_tables("", None);
-        }
-        let _ = std::io::stdout().flush();
-    }
-
-    /// The output and flow tables, each line indented; with `rates` (bit/s per output) a
-    /// kbit/s column.
-    pub fn print_tables(&self, indent: &str, rates: Option<&[f64]>) {
-        println!(
-            "{indent}{:<16} {:<22} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
-            "Output", "Policy", "Packets", "Bytes", "kbit/s", "Frames", "Dropped", "Errors"
-        );
-        for (i, o) in self.outputs.iter().enumerate() {
-            let rate = rates.and_then(|r| r.get(i)).map_or("-".to_string(), |r| format!("{:.0}", r / 1e3));
-            // A capped output shows the level it is at now.
-            let policy = match o.cap_level {
-                Some(level) => format!("{} ({})", o.policy, crate::policy::level_name(level)),
-                None => o.policy.clone(),
-            };
-            println!(
-                "{indent}{:<16} {:<22} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
-                o.interface,
-                policy,
-                o.packets,
-                o.bytes,
-                rate,
-                o.frames_sent,
-                o.frames_dropped,
-                o.clone_errors
-            );
-        }
-        println!(
-            "{indent}{:<46} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}",
-            "Flow", "PID", "Codec", "Key", "Ref", "Non-ref", "Datagrams"
-        );
-        for f in &self.flows {
-            let pid = f.video_pid.map_or("-".to_string(), |p| format!("{p:#x}"));
-            println!(
-                "{indent}{:<46} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}",
-                format!("{} -> {}", f.source, f.destination),
-                pid,
-                f.codec,
-                f.frames_key,
-                f.frames_ref,
-                f.frames_nonref,
-                f.datagrams
-            );
-        }
-    }
-}
-
-fn endpoint(addr: &[u8; 16], port_be: u16, ipv6: bool) -> String {
-    let port = u16::from_be(port_be);
-    if ipv6 {
-        format!("[{}]:{port}", std::net::Ipv6Addr::from(*addr))
-    } else {
-        format!("{}:{port}", std::net::Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
-    }
 }
 
 #[cfg(test)]

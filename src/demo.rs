@@ -12,7 +12,8 @@ use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 
 use crate::{
-    cast::{CastConfig, Caster, Output, Stats},
+    cast::{CastConfig, Caster, Output},
+    counters::Stats,
     kernel::attach::AttachMode,
     kernel::iface::Iface,
     kernel::preflight,

@@ -2,6 +2,7 @@
 pub mod cast;
 pub mod cli;
 pub mod config;
+pub mod counters;
 pub mod demo;
 pub mod error;
 pub mod hub;

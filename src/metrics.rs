@@ -42,7 +42,10 @@ fn answer(mut conn: TcpStream, targets: &[Target]) -> std::io::Result<()> {
     let line = String::from_utf8_lossy(&req).lines().next().unwrap_or_default().to_string();
     let mut parts = line.split_whitespace();
     let (status, body) = match (parts.next(), parts.next()) {
-        (Some("GET"), Some("/metrics")) => ("200 OK", crate::stats::prometheus_of(targets)),
+        (Some("GET"), Some("/metrics")) => (
+            "200 OK",
+            crate::stats::prometheus_of(targets.iter().map(|t| (t.name.as_str(), t.netns.as_deref()))),
+        ),
         (Some("GET"), _) => ("404 Not Found", "try /metrics\n".to_string()),
         _ => ("405 Method Not Allowed", "GET /metrics only\n".to_string()),
     };

@@ -11,7 +11,7 @@ use libbpf_rs::{MapCore, MapFlags};
 use serde::Serialize;
 
 use crate::{
-    cast::Stats,
+    counters::Stats,
     error::input,
     kernel::pins::{self, Instance},
     kernel::preflight,
@@ -135,15 +135,14 @@ fn print_text(s: &Snapshot, rates: Option<&[f64]>) {
     s.stats.print_tables("  ", rates);
 }
 
-/// The Prometheus text of casts in any network namespaces (for the metrics endpoint).
-pub fn prometheus_of(targets: &[crate::metrics::Target]) -> String {
+/// The Prometheus text of casts, each (name, network namespace or None: this thread's), for the
+/// metrics endpoint.
+pub fn prometheus_of<'a>(casts: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> String {
     let mut snaps = Vec::new();
-    for t in targets {
-        let name = t.name.clone();
+    for (name, netns) in casts {
+        let name = name.to_string();
         // A cast that is not there (yet) is left out, not an error of the whole scrape.
-        if let Ok(s) =
-            crate::kernel::netns::run_in(t.netns.as_deref(), move || snapshot(&Instance::open(&name)?))
-        {
+        if let Ok(s) = crate::kernel::netns::run_in(netns, move || snapshot(&Instance::open(&name)?)) {
             snaps.push(s);
         }
     }
@@ -152,7 +151,7 @@ pub fn prometheus_of(targets: &[crate::metrics::Target]) -> String {
 
 fn prometheus(snaps: &[Snapshot]) -> String {
     let mut out = String::new();
-    type Metric = (&'static str, &'static str, fn(&crate::cast::OutputStats) -> u64);
+    type Metric = (&'static str, &'static str, fn(&crate::counters::OutputStats) -> u64);
     let metrics: [Metric; 5] = [
         ("ebpf_cast_output_packets_total", "Datagrams sent to the output.", |o| o.packets),
         ("ebpf_cast_output_bytes_total", "Bytes sent to the output (Ethernet frames).", |o| o.bytes),
@@ -160,7 +159,7 @@ fn prometheus(snaps: &[Snapshot]) -> String {
         ("ebpf_cast_output_frames_dropped_total", "Video frames its policy dropped.", |o| o.frames_dropped),
         ("ebpf_cast_output_clone_errors_total", "Copies the kernel failed to send.", |o| o.clone_errors),
     ];
-    let output = |s: &Snapshot, o: &crate::cast::OutputStats| {
+    let output = |s: &Snapshot, o: &crate::counters::OutputStats| {
         format!("cast=\"{}\",output=\"{}\",policy=\"{}\"", s.name, o.interface, o.policy)
     };
     for (name, help, get) in metrics {
@@ -178,7 +177,7 @@ fn prometheus(snaps: &[Snapshot]) -> String {
          only, 65535 whole GOPs skipped. Its frames dropped for the cap are in frames_dropped_total.",
         levels,
     );
-    let flow = |s: &Snapshot, f: &crate::cast::FlowStats| {
+    let flow = |s: &Snapshot, f: &crate::counters::FlowStats| {
         format!("cast=\"{}\",source=\"{}\",destination=\"{}\"", s.name, f.source, f.destination)
     };
     let frames = snaps.iter().flat_map(|s| {
@@ -200,7 +199,7 @@ fn prometheus(snaps: &[Snapshot]) -> String {
         "Datagrams the cast took at its input (of the flows in its flow table).",
         inputs,
     );
-    type FlowMetric = (&'static str, &'static str, fn(&crate::cast::FlowStats) -> u64);
+    type FlowMetric = (&'static str, &'static str, fn(&crate::counters::FlowStats) -> u64);
     let flow_metrics: [FlowMetric; 2] = [
         ("ebpf_cast_flow_datagrams_total", "Datagrams of the flow seen at the input.", |f| f.datagrams),
         (
