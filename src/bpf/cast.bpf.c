@@ -918,115 +918,153 @@ static __always_inline int fanned_out(struct dgram *d, struct cast_flow *f, int 
 	return verdict;
 }
 
-/* Attached at tc (TCX or clsact) ingress of the interface the cameras' streams arrive on. */
-SEC("tc")
-int ecast_cast_in(struct __sk_buff *skb)
+/* What parse() learns of a datagram before anything is looked up. */
+struct parsed {
+	void *data;             /* the frame, linear */
+	void *end;
+	__u32 l3_off;
+	__u32 udp_off;
+	__u32 ts_off;           /* the first TS packet, past UDP and RTP */
+	__u32 daddr;            /* IPv4 */
+	__u16 dport;
+	__u16 rtp_seq;
+	__u8 dmac[6];
+	__u8 n_orig;            /* TS packets (0: not MPEG-TS) */
+	__u8 ipv6;
+	__u8 csum;
+	__u8 rtp;
+};
+
+/* Ethernet/VLAN, IPv4/IPv6, UDP to a cast port, RTP: 1 for a datagram the cast takes (MPEG-TS,
+ * or any UDP to a port given with --port), with its flow's key; 0 for everything else, which
+ * pays for nothing more. */
+static __always_inline int parse(struct __sk_buff *skb, struct parsed *p, struct flow_key *key)
 {
-	struct flow_key key = {};
-	struct dgram *dp;
-	struct cast_table *tab;
-	struct cast_flow *f;
-	struct scratch *sc;
 	struct cursor c;
 	struct udphdr *udp;
-	__u32 zero = 0, payload, udp_len, l3_off, l3_end, udp_off, ts_off, daddr = 0;
-	int verdict;
-	__u16 proto, dport;
-	__u8 dmac[6], ipv6 = 0, csum, n_orig = 0, *rtp, is_rtp = 0;
-	__u16 rtp_seq = 0;
-	void *data;
+	__u32 payload, udp_len, l3_end;
+	__u16 proto;
+	__u8 *rtp;
 
-	data = skb_data(skb);
-	c.pos = data;
+	p->data = skb_data(skb);
+	p->daddr = 0;
+	p->ipv6 = 0;
+	p->rtp = 0;
+	p->rtp_seq = 0;
+	p->n_orig = 0;
+	c.pos = p->data;
 	c.end = skb_data_end(skb);
 	if (c.pos + ETH_HLEN > c.end)
-		return TC_ACT_OK;
-	__builtin_memcpy(dmac, data, 6);
+		return 0;
+	__builtin_memcpy(p->dmac, p->data, 6);
 	proto = parse_eth(&c);
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = parse_ipv4(&c);
 
 		if (!ip)
-			return TC_ACT_OK;
-		l3_off = (void *)ip - data;
-		l3_end = l3_off + bpf_ntohs(ip->tot_len);
-		daddr = ip->daddr;
-		__builtin_memcpy(key.saddr, &ip->saddr, 4);
-		__builtin_memcpy(key.daddr, &ip->daddr, 4);
+			return 0;
+		p->l3_off = (void *)ip - p->data;
+		l3_end = p->l3_off + bpf_ntohs(ip->tot_len);
+		p->daddr = ip->daddr;
+		__builtin_memcpy(key->saddr, &ip->saddr, 4);
+		__builtin_memcpy(key->daddr, &ip->daddr, 4);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = parse_ipv6(&c);
 
 		if (!ip6)
-			return TC_ACT_OK;
-		l3_off = (void *)ip6 - data;
-		l3_end = l3_off + sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
-		ipv6 = 1;
-		__builtin_memcpy(key.saddr, &ip6->saddr, 16);
-		__builtin_memcpy(key.daddr, &ip6->daddr, 16);
-		key.ipv6 = 1;
+			return 0;
+		p->l3_off = (void *)ip6 - p->data;
+		l3_end = p->l3_off + sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		p->ipv6 = 1;
+		__builtin_memcpy(key->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(key->daddr, &ip6->daddr, 16);
+		key->ipv6 = 1;
 	} else {
-		return TC_ACT_OK;
+		return 0;
 	}
 	udp = parse_udp(&c);
 	if (!udp || !port_wanted(udp->dest))
-		return TC_ACT_OK;
-	udp_off = (void *)udp - data;
-	csum = ipv6 || udp->check;
-	dport = udp->dest;
-	key.sport = udp->source;
-	key.dport = udp->dest;
+		return 0;
+	p->udp_off = (void *)udp - p->data;
+	p->csum = p->ipv6 || udp->check;
+	p->dport = udp->dest;
+	key->sport = udp->source;
+	key->dport = udp->dest;
 	udp_len = bpf_ntohs(udp->len);
 	/* Lengths that disagree with the frame: no datagram to cast, whatever the port (the host's
 	 * stack drops it). Ethernet padding after the IP packet is fine. */
-	if (l3_end > skb->len || udp_len < sizeof(struct udphdr) || udp_off + udp_len > l3_end)
-		return TC_ACT_OK;
+	if (l3_end > skb->len || udp_len < sizeof(struct udphdr) || p->udp_off + udp_len > l3_end)
+		return 0;
 	/* A candidate: its TS headers are read in place, so make a paged frame linear (only
 	 * UDP to a cast port pays for this, not everything else on the interface). */
-	if (c.end - data < skb->len) {
+	if (c.end - p->data < skb->len) {
 		if (bpf_skb_pull_data(skb, skb->len))
-			return TC_ACT_OK;
-		data = skb_data(skb);
+			return 0;
+		p->data = skb_data(skb);
 		c.end = skb_data_end(skb);
-		c.pos = data + (udp_off & 0x3ff) + sizeof(struct udphdr);
+		c.pos = p->data + (p->udp_off & 0x3ff) + sizeof(struct udphdr);
 	}
+	p->end = c.end;
 
 	rtp = c.pos;
 	skip_rtp(&c, udp_len - sizeof(struct udphdr));
 	if (c.pos != (void *)rtp && (void *)(rtp + 4) <= c.end) {
-		is_rtp = 1;
-		rtp_seq = rtp[2] << 8 | rtp[3];
+		p->rtp = 1;
+		p->rtp_seq = rtp[2] << 8 | rtp[3];
 	}
-	ts_off = c.pos - data;
-	payload = udp_off + udp_len > ts_off ? udp_off + udp_len - ts_off : 0;
-	if (udp_off + udp_len <= skb->len && payload && payload % TS_SIZE == 0 &&
-	    c.pos + 1 <= c.end && *(__u8 *)c.pos == TS_SYNC) {
-		n_orig = payload / TS_SIZE > 255 ? 255 : payload / TS_SIZE;
-	} else if (!cfg_nports) {
-		return TC_ACT_OK; /* not MPEG-TS: not ours */
-	}
+	p->ts_off = c.pos - p->data;
+	payload = p->udp_off + udp_len > p->ts_off ? p->udp_off + udp_len - p->ts_off : 0;
+	if (p->udp_off + udp_len <= skb->len && payload && payload % TS_SIZE == 0 &&
+	    c.pos + 1 <= c.end && *(__u8 *)c.pos == TS_SYNC)
+		p->n_orig = payload / TS_SIZE > 255 ? 255 : payload / TS_SIZE;
+	else if (!cfg_nports)
+		return 0; /* not MPEG-TS: not ours */
+	return 1;
+}
 
-	/* Ours: the datagram's state lives in the per-CPU scratch. */
+/* The datagram's state, as received, in the per-CPU scratch. */
+static __always_inline void dgram_start(struct dgram *d, const struct parsed *p, __u32 len)
+{
+	__builtin_memset(d, 0, sizeof(*d));
+	d->l3_off = p->l3_off;
+	d->udp_off = p->udp_off;
+	d->ts_off = p->ts_off;
+	d->n_orig = p->n_orig;
+	d->ipv6 = p->ipv6;
+	d->csum = p->csum;
+	d->daddr = p->daddr;
+	d->dport = p->dport;
+	__builtin_memcpy(d->dmac, p->dmac, 6);
+	d->cur_daddr = d->daddr;
+	d->cur_dport = d->dport;
+	__builtin_memcpy(d->cur_dmac, d->dmac, 6);
+	d->len = len;
+	d->rtp = p->rtp;
+	d->rtp_seq = p->rtp_seq;
+	d->cur_seq = p->rtp_seq;
+}
+
+/* Attached at tc (TCX or clsact) ingress of the interface the cameras' streams arrive on:
+ * parse, classify every TS packet, fan out. */
+SEC("tc")
+int ecast_cast_in(struct __sk_buff *skb)
+{
+	struct flow_key key = {};
+	struct parsed p;
+	struct cast_table *tab;
+	struct cast_flow *f;
+	struct scratch *sc;
+	struct dgram *dp;
+	__u32 zero = 0;
+	int verdict;
+
+	if (!parse(skb, &p, &key))
+		return TC_ACT_OK;
 	sc = bpf_map_lookup_elem(&cast_scratch, &zero);
 	if (!sc)
 		return TC_ACT_OK;
 	dp = &sc->d;
-	__builtin_memset(dp, 0, sizeof(*dp));
-	dp->l3_off = l3_off;
-	dp->udp_off = udp_off;
-	dp->ts_off = ts_off;
-	dp->n_orig = n_orig;
-	dp->ipv6 = ipv6;
-	dp->csum = csum;
-	dp->daddr = daddr;
-	dp->dport = dport;
-	__builtin_memcpy(dp->dmac, dmac, 6);
-	dp->cur_daddr = dp->daddr;
-	dp->cur_dport = dp->dport;
-	__builtin_memcpy(dp->cur_dmac, dp->dmac, 6);
-	dp->len = skb->len;
-	dp->rtp = is_rtp;
-	dp->rtp_seq = rtp_seq;
-	dp->cur_seq = rtp_seq;
+	dgram_start(dp, &p, skb->len);
 
 	f = flow_of(&key, sc);
 	if (!f)
@@ -1037,7 +1075,7 @@ int ecast_cast_in(struct __sk_buff *skb)
 	f->packets++;
 	f->bytes += skb->len;
 
-	classify(skb, dp, f, tab->gen, &sc->b, data, c.end);
+	classify(skb, dp, f, tab->gen, &sc->b, p.data, p.end);
 	if (!tab->n_out)
 		return TC_ACT_SHOT; /* a cast flow with no output goes nowhere */
 	dp->slow = dp->key_gen_prev < tab->max_gen_added || tab->n_cap;
