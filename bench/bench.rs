@@ -22,6 +22,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use ebpf_cast::kernel::sandbox;
+use nix::sys::socket::{setsockopt, sockopt};
 
 mod soak;
 
@@ -108,11 +109,7 @@ fn parse_opts() -> Result<Opts> {
 // ---------------------------------------------------------------- namespaces
 
 fn run(cmd: &str) -> Result<String> {
-    let out = Command::new("sh").arg("-c").arg(cmd).output()?;
-    if !out.status.success() {
-        bail!("{cmd}: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    sandbox::run("sh", &["-c", cmd])
 }
 
 struct Topo {
@@ -559,17 +556,10 @@ fn wait_ready(mut c: Command, needle: &str) -> Result<Running> {
 
 fn relay_socket() -> Result<UdpSocket> {
     let s = UdpSocket::bind(SocketAddrV4::new(FAN_IP.into(), PORT))?;
-    set_buf(&s, libc::SO_RCVBUFFORCE, 32 << 20);
-    set_buf(&s, libc::SO_SNDBUFFORCE, 32 << 20);
+    setsockopt(&s, sockopt::RcvBufForce, &(32 << 20))?;
+    setsockopt(&s, sockopt::SndBufForce, &(32 << 20))?;
     s.set_read_timeout(Some(Duration::from_millis(50)))?;
     Ok(s)
-}
-
-fn set_buf(s: &UdpSocket, opt: libc::c_int, size: libc::c_int) {
-    // SAFETY: valid socket and option value.
-    unsafe {
-        libc::setsockopt(s.as_raw_fd(), libc::SOL_SOCKET, opt, &size as *const _ as *const libc::c_void, 4);
-    }
 }
 
 /// recvmmsg a batch, then sendmmsg every datagram to every output, reusing all buffers.
@@ -655,7 +645,7 @@ fn send(
         sandbox::enter(&ns)?;
         pin_cpu(0);
         let s = UdpSocket::bind(SocketAddrV4::new(TX_IP.into(), 4000))?;
-        set_buf(&s, libc::SO_SNDBUFFORCE, 8 << 20);
+        setsockopt(&s, sockopt::SndBufForce, &(8 << 20))?;
         s.connect(SocketAddrV4::new(FAN_IP.into(), PORT))?;
         const B: usize = 32;
         let mut iovs: Vec<libc::iovec> = vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; B];

@@ -5,13 +5,14 @@
 use std::{
     fmt::Write as _,
     path::Path,
-    process::Command,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
+
+use ebpf_cast::kernel::sandbox;
 
 use super::{per_output, send, start_cast, trial, Opts, Topo};
 
@@ -41,11 +42,8 @@ fn map_bytes(pid: u32) -> Result<u64> {
 }
 
 fn ebpf_cast(bin: &Path, ns: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(bin).args(["--netns", ns]).args(args).output()?;
-    if !out.status.success() {
-        bail!("ebpf-cast {args:?}: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let all: Vec<&str> = ["--netns", ns].iter().chain(args).copied().collect();
+    sandbox::run(&bin.to_string_lossy(), &all)
 }
 
 struct Sample {

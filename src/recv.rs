@@ -202,19 +202,8 @@ impl Report {
 /// Binds `listen`, joining the group if it is multicast.
 pub fn bind(listen: SocketAddr) -> Result<UdpSocket> {
     let sock = UdpSocket::bind(listen).map_err(|e| input(format!("cannot listen on {listen}: {e}")))?;
-    // Room for bursts: ask for 8 MiB (the kernel caps it at net.core.rmem_max).
-    let size: libc::c_int = 8 << 20;
-    // SAFETY: valid socket and option value.
-    unsafe {
-        use std::os::fd::AsRawFd;
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            &size as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as u32,
-        );
-    }
+    // Room for bursts: ask for 8 MiB (the kernel caps it at net.core.rmem_max); less is no error.
+    let _ = nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::RcvBuf, &(8 << 20));
     match listen.ip() {
         IpAddr::V4(g) if g.is_multicast() => sock.join_multicast_v4(&g, &std::net::Ipv4Addr::UNSPECIFIED)?,
         IpAddr::V6(g) if g.is_multicast() => sock.join_multicast_v6(&g, 0)?,

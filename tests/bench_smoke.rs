@@ -7,9 +7,7 @@ use common::*;
 
 #[test]
 fn quick_bench_runs_every_mechanism() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = std::env::temp_dir().join(format!("ebpf-cast-bench-{}", std::process::id()));
     let run = std::process::Command::new(root.join("bench/run"))

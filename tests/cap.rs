@@ -243,9 +243,7 @@ fn cap_bps(spec: &str) -> f64 {
 /// output uses at least 0.8 of its cap and never exceeds it; the uncapped output gets the clip.
 #[test]
 fn a_cap_keeps_what_fits_and_uses_the_budget() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let cap = "max=380k";
     let run = cast_clip("cap-flat-b", CLIP_FLAT_B, &["all", cap], |_| {});
     let (full, keys) = (run.facts.bps(), run.facts.key_bps(&run.kinds));
@@ -267,9 +265,7 @@ fn a_cap_keeps_what_fits_and_uses_the_budget() {
 /// decode cleanly.
 #[test]
 fn reference_frames_and_whole_gops_go_when_the_cap_needs_it() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let caps = ["max=250k", "max=90k"];
     let run = cast_clip("cap-gop10", CLIP_GOP10, &caps, |_| {});
     let (full, keys) = (run.facts.bps(), run.facts.key_bps(&run.kinds));
@@ -291,9 +287,7 @@ fn reference_frames_and_whole_gops_go_when_the_cap_needs_it() {
 /// A still scene leaves the budget unused; the noise after it may not spend it twice, and uses it.
 #[test]
 fn a_still_scene_then_noise_stays_within_the_cap() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let cap = "max=500k";
     let run = cast_clip("cap-still", CLIP_STILL_THEN_NOISE, &["all", cap], |_| {});
     let bps = cap_bps(cap);
@@ -310,9 +304,7 @@ fn a_still_scene_then_noise_stays_within_the_cap() {
 /// decodes cleanly throughout.
 #[test]
 fn a_new_cap_takes_effect_at_the_next_frame() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let frames_sent = |t: &CastEdge| {
         let out = t.edge.cmd(bin()).args(["stats", "cam", "--json"]).output().unwrap();
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -342,9 +334,7 @@ fn a_new_cap_takes_effect_at_the_next_frame() {
 #[test]
 #[ignore]
 fn cap_table() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let clips = [
         (
             "cap-flat-b",

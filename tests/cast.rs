@@ -82,9 +82,7 @@ fn cast_one_clip(name: &str, args: &str) {
 /// link then gets MTU 9000) to one output per policy, and checks every output. `extra`: more
 /// arguments for the cast.
 fn cast_clip_in_datagrams_of(name: &str, args: &str, per_dgram: usize, extra: &[&str]) {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let clip = clip(name, args);
     let kinds = frame_kinds(&clip);
     let ts = std::fs::read(&clip).unwrap();
@@ -151,9 +149,7 @@ fn h265_jumbo_through_hubs() {
 /// goes whole to the outputs that take everything, and to no other.
 #[test]
 fn datagrams_too_large_to_edit_reach_only_all_outputs() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let ts = std::fs::read(clip("h264-no-b", H264_NO_B)).unwrap();
     let t = edge(2);
     set_mtu(&t, 16000);
@@ -197,9 +193,7 @@ fn h265_with_aac() {
 
 #[test]
 fn two_cameras_are_classified_independently() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let clips = [clip("h264-bpyramid-aac", H264_BPYRAMID_AAC), clip("h265-aac", H265_AAC)];
     let kinds: Vec<Vec<Kind>> = clips.iter().map(|c| frame_kinds(c)).collect();
     let data: Vec<Vec<u8>> = clips.iter().map(|c| std::fs::read(c).unwrap()).collect();

@@ -13,9 +13,7 @@ const CAM_IP: &str = "10.202.0.2";
 
 #[test]
 fn a_thousand_and_twenty_four_outputs_each_get_the_whole_stream() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     const N: usize = 1024;
     let clip = clip("h264-flat-b-pid200", H264_FLAT_B_PID200);
     let ts = std::fs::read(&clip).unwrap();

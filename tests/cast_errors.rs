@@ -16,9 +16,7 @@ fn s(v: &[&str]) -> Vec<String> {
 
 #[test]
 fn bad_outputs_and_policies_are_refused_with_the_fix() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let ns = Netns::new("casterr");
     ns.ip("link add name in0 type veth peer name in1");
     ns.ip("link add name o1 type veth peer name p1");

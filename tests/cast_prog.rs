@@ -114,9 +114,7 @@ const NONREF: usize = 3;
 
 #[test]
 fn learns_video_pid_and_codec_from_pat_and_pmt() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     for (pid, st, codec) in [(0x100u16, 0x1bu8, 1u8), (0x200, 0x24, 2)] {
         let r = run(Cfg::default(), vec![frame(&Net::default(), &psi(pid, st))]);
         assert_eq!(r.verdicts, vec![TC_ACT_SHOT], "a cast datagram with no output goes nowhere");
@@ -128,9 +126,7 @@ fn learns_video_pid_and_codec_from_pat_and_pmt() {
 
 #[test]
 fn classifies_h264_frames_wherever_the_pes_starts() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let sps: &[u8] = &[0x67, 0x64];
     let pps: &[u8] = &[0x68, 0xee];
     let cases: Vec<(Vec<u8>, usize)> = vec![
@@ -166,9 +162,7 @@ fn classifies_h264_frames_wherever_the_pes_starts() {
 
 #[test]
 fn classifies_h265_frames() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let cases =
         [(0u8, NONREF), (1, REF), (8, NONREF), (9, REF), (19, KEY), (20, KEY), (21, KEY), (14, NONREF)];
     for (ty, kind) in cases {
@@ -197,9 +191,7 @@ fn classifies_h265_frames() {
 
 #[test]
 fn parses_every_encapsulation() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let nets = [
         Net { vlans: 1, ..Default::default() },
         Net { vlans: 2, ..Default::default() },
@@ -221,9 +213,7 @@ fn parses_every_encapsulation() {
 
 #[test]
 fn leaves_everything_else_alone() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let video = psi(VPID, 0x1b);
     let cases = vec![
         (Cfg::default(), frame(&Net { frag: true, ..Default::default() }, &video)), // a fragment
@@ -248,9 +238,7 @@ fn leaves_everything_else_alone() {
 
 #[test]
 fn a_configured_pid_needs_no_pmt() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let r = run(
         Cfg { pid: VPID, codec: 1, ..Default::default() },
         vec![frame(&Net::default(), &frame_at(0, None, &[H264_AUD, &h264_slice(0, 1)]))],
@@ -267,9 +255,7 @@ fn pkt_pid(p: &[u8]) -> u16 {
 /// adaptation-field-only packet, counters continue, and the headers stay valid.
 #[test]
 fn edits_the_datagram_for_a_policy() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     for net in [
         Net::default(),
         Net { ipv6: true, ..Default::default() },
@@ -320,9 +306,7 @@ fn edits_the_datagram_for_a_policy() {
 
 #[test]
 fn an_emptied_datagram_is_not_sent() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let d = frame_at(0, None, &[H264_AUD, &h264_slice(0, 1)]);
     let r = run(
         Cfg { outputs: vec![(0, 0), (128, 1)], ..Default::default() },
@@ -336,9 +320,7 @@ fn an_emptied_datagram_is_not_sent() {
 
 #[test]
 fn malformed_datagrams_reach_no_output() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let set16 = |f: &[u8], at: usize, v: u16| {
         let mut f = f.to_vec();
         f[at..at + 2].copy_from_slice(&v.to_be_bytes());
@@ -374,9 +356,7 @@ fn malformed_datagrams_reach_no_output() {
 
 #[test]
 fn rtp_outputs_that_skip_datagrams_see_no_sequence_gap() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let net = |seq| Net { rtp: true, rtp_seq: seq, ..Default::default() };
     let key = frame_at(0, None, &[H264_AUD, &h264_slice(3, 5)]);
     let nonref = frame_at(0, None, &[H264_AUD, &h264_slice(0, 1)]);
@@ -409,9 +389,7 @@ fn rtp_outputs_that_skip_datagrams_see_no_sequence_gap() {
 /// UDP datagram did). Found by the differential fuzzer.
 #[test]
 fn a_cut_datagram_ends_the_frame_and_its_ip_packet() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let net = Net::default();
     let (l3, _, ts_off) = offsets(&net);
     let d1 = frame_at(1, None, &[H264_AUD, &h264_slice(0, 1)]); // a non-reference frame from packet 1
@@ -448,9 +426,7 @@ fn a_cut_datagram_ends_the_frame_and_its_ip_packet() {
 /// differential fuzzer (the sequence number was rewritten and the checksum adjusted for it).
 #[test]
 fn an_rtp_header_after_the_udp_datagram_is_left_alone() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let net = |seq| Net { rtp: true, rtp_seq: seq, ..Default::default() };
     let nonref = frame_at(0, None, &[H264_AUD, &h264_slice(0, 1)]);
     let (l3, l4, _) = offsets(&net(0));

@@ -8,9 +8,7 @@ use serde_json::Value;
 
 #[test]
 fn demo_runs_and_each_consumer_gets_what_its_policy_allows() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let mut cmd = std::process::Command::new(bin());
     cmd.args(["demo", "--json"]);
     let p = Proc::spawn(cmd);
@@ -40,9 +38,7 @@ fn demo_runs_and_each_consumer_gets_what_its_policy_allows() {
 
 #[test]
 fn ctrl_c_stops_the_demo_and_cleans_up() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let mut cmd = std::process::Command::new(bin());
     cmd.arg("demo");
     let mut p = Proc::spawn(cmd);

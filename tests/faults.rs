@@ -42,9 +42,7 @@ fn u(v: &Value) -> u64 {
 
 #[test]
 fn outputs_set_down_moved_renamed_or_deleted_disturb_no_other() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(5);
     let rx = t.receivers();
     let away = Netns::new("away");
@@ -94,15 +92,12 @@ fn outputs_set_down_moved_renamed_or_deleted_disturb_no_other() {
         assert!(increasing(&per[i]) && !per[i].is_empty(), "{name}: what it got before it left, in order");
         assert!(per[i].len() < sent.len(), "{name} got nothing after it left");
     }
-    stop_cast(cast);
-    t.assert_clean();
+    t.stop_clean(cast);
 }
 
 #[test]
 fn two_hundred_policy_changes_a_second_disturb_no_other_output() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(3);
     let rx = t.receivers();
     let cast = t.start_cast(&["--to", "o1", "--to", "o2", "--to", "o3:key", "--port", "5000"]);
@@ -147,15 +142,12 @@ fn two_hundred_policy_changes_a_second_disturb_no_other_output() {
     for (i, o) in outputs_of(&stats).iter().enumerate() {
         assert_eq!(u(&o["packets"]), per[i].len() as u64, "{o}");
     }
-    stop_cast(cast);
-    t.assert_clean();
+    t.stop_clean(cast);
 }
 
 #[test]
 fn the_input_link_set_down_and_up() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(2);
     let rx = t.receivers();
     let cast = t.start_cast(&["--to", "o1", "--to", "o2:key", "--port", "5000"]);
@@ -174,15 +166,12 @@ fn the_input_link_set_down_and_up() {
     }
     assert_eq!(per[0], per[1]);
     assert!(seen < sent.len() as u64, "the input was down for 300 ms: it saw {seen} of {}", sent.len());
-    stop_cast(cast);
-    t.assert_clean();
+    t.stop_clean(cast);
 }
 
 #[test]
 fn kill_9_and_a_restart_on_the_same_interface() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(2);
     let rx = t.receivers();
     let args = ["--to", "o1", "--to", "o2", "--port", "5000"];
@@ -215,9 +204,7 @@ fn kill_9_and_a_restart_on_the_same_interface() {
 
 #[test]
 fn a_second_instance_on_a_taken_interface_is_refused_and_the_first_runs_on() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(3);
     let rx = t.receivers();
     let cast = t.start_cast(&["--to", "o1", "--port", "5000"]);
@@ -241,15 +228,12 @@ fn a_second_instance_on_a_taken_interface_is_refused_and_the_first_runs_on() {
     assert!(per[0] == sent, "o1 got {} of {}, or not in order", per[0].len(), sent.len());
     assert!(per[1].is_empty() && per[2].is_empty(), "nothing reached the refused instances' outputs");
     assert_eq!(t.ok(&["status", "--json"]), prog, "the first instance is as it was");
-    stop_cast(cast);
-    t.assert_clean();
+    t.stop_clean(cast);
 }
 
 #[test]
 fn more_flows_than_the_flow_table_holds() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(2);
     let rx = t.receivers();
     let cast = t.start_cast(&["--to", "o1", "--to", "o2:key", "--port", "5000"]);
@@ -282,6 +266,5 @@ fn more_flows_than_the_flow_table_holds() {
         assert_eq!(extra.len(), usize::from(EXTRA), "o{}: one datagram of every other flow", i + 1);
         assert_eq!(u(&outputs_of(&stats)[i]["packets"]), got.len() as u64);
     }
-    stop_cast(cast);
-    t.assert_clean();
+    t.stop_clean(cast);
 }

@@ -573,18 +573,14 @@ fn report(what: &str, t: &Tally) {
 
 #[test]
 fn cast_matches_the_model_on_every_port() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = fuzz_cast(vec![], 0, cases(), seed());
     report("cast (every UDP flow carrying TS)", &t);
 }
 
 #[test]
 fn cast_matches_the_model_with_port_and_pid() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = fuzz_cast(vec![5000], 0, cases() / 2, seed() ^ 1);
     report("cast --port 5000", &t);
     let t = fuzz_cast(vec![5000], 0x100, cases() / 2, seed() ^ 2);
@@ -595,9 +591,7 @@ fn cast_matches_the_model_with_port_and_pid() {
 
 #[test]
 fn switch_matches_the_model() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let n = cases() * DGRAMS;
     let seed = seed();
     let ns = Netns::new("fuzzsw");

@@ -34,9 +34,7 @@ fn start_all(t: &Edge, n: usize, extra: &[&str]) -> Proc {
 
 #[test]
 fn members_leave_a_hub_and_the_others_get_every_datagram_once() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = Edge::new(10, EDGE_IP, CAM_IP);
     let rx = t.receivers();
     // o1..o9 take everything: one hub; o10 alone with its policy: no hub.
@@ -80,9 +78,7 @@ fn members_leave_a_hub_and_the_others_get_every_datagram_once() {
 
 #[test]
 fn hub_min_zero_makes_no_hub() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = Edge::new(8, EDGE_IP, CAM_IP);
     let rx = t.receivers();
     let cast = start_all(&t, 8, &["--port", "5000", "--hub-min", "0"]);
@@ -91,15 +87,12 @@ fn hub_min_zero_makes_no_hub() {
     for (i, s) in rx.iter().enumerate() {
         assert!(seqs(&drain(s)) == sent, "o{}", i + 1);
     }
-    stop_cast(cast);
-    t.assert_clean();
+    t.stop_clean(cast);
 }
 
 #[test]
 fn detach_removes_the_hubs_of_a_killed_cast() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = Edge::new(8, EDGE_IP, CAM_IP);
     let cast = start_all(&t, 8, &[]);
     assert_eq!(hubs(&t).len(), 4, "a hub (two veth pairs) for 8 outputs of one policy");
@@ -117,9 +110,7 @@ fn detach_removes_the_hubs_of_a_killed_cast() {
 /// for them when enough take the same copies. The move loses and repeats nothing.
 #[test]
 fn outputs_added_later_move_into_a_hub_without_loss() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = Edge::new(9, EDGE_IP, CAM_IP);
     let rx = t.receivers();
     let mut cast = t.start_cast(&["--to", "o1", "--port", "5000"]);
@@ -154,9 +145,7 @@ fn outputs_added_later_move_into_a_hub_without_loss() {
 /// got the same copies.
 #[test]
 fn late_outputs_join_at_a_keyframe_then_move_into_a_hub_and_decode() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let clip = video::clip("h264-bpyramid-aac", video::H264_BPYRAMID_AAC);
     let ts = std::fs::read(&clip).unwrap();
     let t = Edge::new(9, EDGE_IP, CAM_IP);

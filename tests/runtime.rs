@@ -3,7 +3,6 @@
 mod common;
 
 use std::{
-    net::UdpSocket,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -23,12 +22,9 @@ fn edge(n: usize) -> Edge {
 
 #[test]
 fn outputs_change_while_untouched_ones_lose_nothing() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(6);
-    let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
-    rx.iter().for_each(big_rcvbuf);
+    let rx = t.receivers();
     let cast = t.start_cast(&["--to", "o1", "--to", "o2:key", "--port", "5000"]);
     let stop = Arc::new(AtomicBool::new(false));
     let sender = t.numbered_sender(2000, stop.clone());
@@ -72,14 +68,11 @@ fn outputs_change_while_untouched_ones_lose_nothing() {
 
 #[test]
 fn a_new_output_starts_at_a_keyframe_and_decodes() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let clip = video::clip("h264-bpyramid-aac", video::H264_BPYRAMID_AAC);
     let ts = std::fs::read(&clip).unwrap();
     let t = edge(2);
-    let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
-    rx.iter().for_each(big_rcvbuf);
+    let rx = t.receivers();
     let cast = t.start_cast(&["--to", "o1"]);
     let tx = t.cam.udp(&format!("{CAM_IP}:4000"));
     let chunks: Vec<&[u8]> = ts.chunks(1316).collect();
@@ -100,9 +93,7 @@ fn a_new_output_starts_at_a_keyframe_and_decodes() {
 
 #[test]
 fn nat_outputs_reach_plain_sockets_at_their_own_addresses() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(0);
     let consumers: Vec<Netns> = (1..=3).map(|i| Netns::new(&format!("vm{i}"))).collect();
     let mut socks = Vec::new();
@@ -145,12 +136,9 @@ fn nat_outputs_reach_plain_sockets_at_their_own_addresses() {
 
 #[test]
 fn a_deleted_output_interface_disturbs_no_other() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(3);
-    let rx: Vec<UdpSocket> = t.rx.iter().map(|r| r.udp(&format!("{EDGE_IP}:5000"))).collect();
-    rx.iter().for_each(big_rcvbuf);
+    let rx = t.receivers();
     let mut cast = t.start_cast(&["--to", "o1", "--to", "o2", "--to", "o3", "--port", "5000"]);
     let stop = Arc::new(AtomicBool::new(false));
     let sender = t.numbered_sender(2000, stop.clone());
@@ -203,9 +191,7 @@ fn a_deleted_output_interface_disturbs_no_other() {
 
 #[test]
 fn runtime_commands_need_root_and_a_live_instance() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(1);
     let (code, _, err) = t.ec(&["out", "add", "nosuch", "o1"]);
     assert_eq!(code, 2);
@@ -250,9 +236,7 @@ fn runtime_commands_need_root_and_a_live_instance() {
 
 #[test]
 fn outputs_and_the_input_follow_the_kernels_links() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(2);
     let mut cast = t.start_cast(&["--to", "o1", "--to", "o2", "--port", "5000"]);
     // A renamed output is known by its new name (a running interface is renamed down).
@@ -279,9 +263,7 @@ fn outputs_and_the_input_follow_the_kernels_links() {
 
 #[test]
 fn pin_directories_a_user_planted_are_refused() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     use std::os::unix::fs::PermissionsExt;
     let t = edge(1);
     // On the world-writable bpffs, a user makes the namespace's pin directory first.
@@ -306,9 +288,7 @@ fn pin_directories_a_user_planted_are_refused() {
 
 #[test]
 fn pins_of_a_cast_whose_namespace_is_gone_are_found_and_removed() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(1);
     let dir = std::path::Path::new("/sys/fs/bpf/ebpf-cast").join(ns_inode(&t.edge));
     let cast = t.start_cast(&["--to", "o1"]);
@@ -344,9 +324,7 @@ fn pins_of_a_cast_whose_namespace_is_gone_are_found_and_removed() {
 /// attached in the namespace and its maps.
 #[test]
 fn ip_netns_exec_works_like_for_any_other_network_tool() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = edge(2);
     let rx = t.receivers();
     let in_ns = |args: &[&str]| {

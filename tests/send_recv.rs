@@ -43,9 +43,7 @@ fn send_to_recv(
 
 #[test]
 fn a_clip_arrives_byte_identical_and_in_real_time() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let (tx, rx) = pair();
     let clip = clip("h264-4s", "-t 4 -c:v libx264 -preset veryfast -g 50");
     let data = std::fs::read(&clip).unwrap();
@@ -67,9 +65,7 @@ fn a_clip_arrives_byte_identical_and_in_real_time() {
 
 #[test]
 fn recv_counts_frames_like_ffmpeg() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let (tx, rx) = pair();
     for (name, args) in [
         ("h264-bpyramid-aac", H264_BPYRAMID_AAC),
@@ -116,9 +112,7 @@ fn send_refuses_a_file_that_is_not_ts() {
 
 #[test]
 fn multicast_reaches_a_receiver_that_joined_the_group() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let (tx, rx) = pair();
     // Multicast routes inside the pair only (there is no default route).
     tx.ip("route add 224.0.0.0/4 dev v0");

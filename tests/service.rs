@@ -90,9 +90,7 @@ fn status_until(t: &Edge, want: impl Fn(&str) -> bool) -> String {
 
 #[test]
 fn run_reloads_live_and_serves_metrics() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = Edge::new(4, EDGE_IP, CAM_IP);
     veth(&t.edge, "in2", &t.cam, "c2");
     let rx = t.receivers();
@@ -159,9 +157,7 @@ fn run_reloads_live_and_serves_metrics() {
 /// A cast whose input is not there yet (a container still starting) is tried again until it is.
 #[test]
 fn run_waits_for_an_input_that_is_not_there_yet() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = Edge::new(1, "10.216.0.1", "10.216.0.2");
     let dir = std::env::temp_dir().join(format!("ebpf-cast-wait-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -63,9 +63,7 @@ fn assert_direction(stats: &Value, from: &str, packets: usize, bytes: u64) {
 
 #[test]
 fn redirect_carries_1000_datagrams_each_way_byte_identical() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = topo();
     static_arp(&t);
     let tap = host_stack_tap(&t.sw, "a");
@@ -88,9 +86,7 @@ fn redirect_carries_1000_datagrams_each_way_byte_identical() {
 
 #[test]
 fn clone_mode_delivers_and_the_host_stack_also_sees_the_frames() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = topo();
     static_arp(&t);
     let tap = host_stack_tap(&t.sw, "a");
@@ -105,9 +101,7 @@ fn clone_mode_delivers_and_the_host_stack_also_sees_the_frames() {
 
 #[test]
 fn arp_and_ping_cross_the_switch() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = topo();
     let sw = start_switch(&t, &[]);
     let out = t.src.sh(&format!("ping -c 3 -i 0.2 -W 2 {DST_IP}"));
@@ -122,9 +116,7 @@ fn arp_and_ping_cross_the_switch() {
 
 #[test]
 fn tcx_link_goes_away_with_kill_9_and_signals_detach_cleanly() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = topo();
     let sw = start_switch(&t, &["--attach", "tcx"]);
     let st = status_json(&t.sw);
@@ -149,9 +141,7 @@ fn tcx_link_goes_away_with_kill_9_and_signals_detach_cleanly() {
 
 #[test]
 fn legacy_tc_filter_survives_kill_9_and_detach_removes_it() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let t = topo();
     static_arp(&t);
     // Another tool's filter on the same hook must survive everything ebpf-cast does.

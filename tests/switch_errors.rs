@@ -33,9 +33,7 @@ fn ns_with_ports() -> Netns {
 
 #[test]
 fn bad_interfaces_are_refused_with_the_fix() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let ns = ns_with_ports();
     let cases: &[(&[&str], &str)] = &[
         (&["a", "nosuch0"], "no interface named nosuch0 in this network namespace; list them with `ip link`"),
@@ -57,9 +55,7 @@ fn bad_interfaces_are_refused_with_the_fix() {
 
 #[test]
 fn an_interface_used_by_a_running_instance_is_refused() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let ns = ns_with_ports();
     let mut first = Proc::spawn({
         let mut c = ns.cmd(bin());
@@ -89,9 +85,7 @@ fn an_interface_used_by_a_running_instance_is_refused() {
 
 #[test]
 fn missing_privileges_and_missing_btf_are_explained() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let ns = ns_with_ports();
     let out = as_nobody(Some(&ns), &["switch", "a", "b"]);
     assert_eq!(out.status.code(), Some(1));

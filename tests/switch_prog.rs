@@ -60,9 +60,7 @@ fn run_frames(
 
 #[test]
 fn known_port_is_redirected_and_counted() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let (rets, [packets, bytes, errors]) =
         run_frames(types::sw_mode::SW_MODE_REDIRECT, Some(4242), vec![frame(60), frame(1514), frame(14)]);
     assert_eq!(rets, vec![Ok(TC_ACT_REDIRECT); 3]);
@@ -71,9 +69,7 @@ fn known_port_is_redirected_and_counted() {
 
 #[test]
 fn unknown_port_passes_untouched() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let (rets, sums) = run_frames(types::sw_mode::SW_MODE_REDIRECT, None, vec![frame(60), frame(1514)]);
     assert_eq!(rets, vec![Ok(TC_ACT_OK); 2]);
     assert_eq!(sums, [0, 0, 0]);
@@ -81,9 +77,7 @@ fn unknown_port_passes_untouched() {
 
 #[test]
 fn runt_frame_never_reaches_the_program() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     // The kernel refuses frames shorter than an Ethernet header before the program runs
     // (and the program itself passes any frame under 14 bytes): nothing is counted.
     let (rets, sums) = run_frames(types::sw_mode::SW_MODE_REDIRECT, Some(4242), vec![frame(13), frame(12)]);
@@ -93,9 +87,7 @@ fn runt_frame_never_reaches_the_program() {
 
 #[test]
 fn clone_mode_counts_a_failed_clone_and_passes_the_original() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     // ifindex 4242 does not exist in the fresh namespace: the clone fails, the original goes on.
     let (rets, [packets, bytes, errors]) =
         run_frames(types::sw_mode::SW_MODE_CLONE, Some(4242), vec![frame(100), frame(200)]);

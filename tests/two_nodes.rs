@@ -26,9 +26,7 @@ fn cast(ns: &Netns, args: &[&str]) -> Proc {
 
 #[test]
 fn a_tunnel_output_feeds_a_second_nodes_cast() {
-    if !need_root() {
-        return;
-    }
+    require_root!();
     let clip = clip("h264-bpyramid-aac", H264_BPYRAMID_AAC);
     let kinds = frame_kinds(&clip);
     let ts = std::fs::read(&clip).unwrap();

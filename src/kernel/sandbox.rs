@@ -47,7 +47,8 @@ pub fn del(ns: &str) {
     let _ = Command::new("ip").args(["netns", "del", ns]).stderr(std::process::Stdio::null()).status();
 }
 
-fn run(program: &str, args: &[&str]) -> Result<String> {
+/// Runs a program to its end: its output, or an error with what it wrote to stderr.
+pub fn run(program: &str, args: &[&str]) -> Result<String> {
     let out = Command::new(program)
         .args(args)
         .output()

@@ -126,6 +126,12 @@ impl Edge {
 
     /// Nothing of ebpf-cast is left in the edge namespace: no program attached, no pins, no
     /// lock file.
+    /// Stops the cast (SIGTERM) and checks that it left nothing behind.
+    pub fn stop_clean(&self, cast: Proc) {
+        stop_cast(cast);
+        self.assert_clean();
+    }
+
     pub fn assert_clean(&self) {
         let st = self.ok(&["status"]);
         assert!(st.contains("no ebpf-cast program is attached"), "{st}");

@@ -29,6 +29,16 @@ pub fn need_root() -> bool {
     panic!("this test needs root (BPF, network namespaces): run as root, or set EBPF_CAST_SKIP_ROOT_TESTS=1 to skip");
 }
 
+/// Returns from the test unless it may run: see `need_root`.
+macro_rules! require_root {
+    () => {
+        if !$crate::common::need_root() {
+            return;
+        }
+    };
+}
+pub(crate) use require_root;
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ebpf-cast")
 }
@@ -245,15 +255,9 @@ pub fn host_stack_tap(ns: &Netns, dev: &str) -> std::os::fd::OwnedFd {
             );
             assert_eq!(rc, 0, "bind packet socket");
             // Room for every frame a test sends: the tap is read only at the end.
-            let size: libc::c_int = 16 << 20;
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                &size as *const _ as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as u32,
-            );
-            std::os::fd::OwnedFd::from_raw_fd(fd)
+            let fd = std::os::fd::OwnedFd::from_raw_fd(fd);
+            big_rcvbuf(&fd);
+            fd
         }
     })
 }
@@ -341,19 +345,8 @@ impl CastEdge {
 }
 
 /// Room for a whole test's datagrams in a socket that is read at the end.
-pub fn big_rcvbuf(s: &UdpSocket) {
-    use std::os::fd::AsRawFd;
-    let size: libc::c_int = 64 << 20;
-    // SAFETY: valid socket and option value.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            &size as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as u32,
-        );
-    }
+pub fn big_rcvbuf(s: &impl std::os::fd::AsFd) {
+    nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::RcvBufForce, &(64 << 20)).unwrap();
 }
 
 /// Everything queued on a socket, without waiting.
