@@ -71,6 +71,9 @@ struct Opts {
     /// The soak's input rate (datagrams/s) instead of the measured lossless one
     #[arg(long)]
     rate: Option<f64>,
+    /// More arguments for every `ebpf-cast cast` measured (e.g. --cast-arg=--hub-min=4)
+    #[arg(long = "cast-arg", allow_hyphen_values = true)]
+    cast_args: Vec<String>,
 }
 
 /// How the receivers take their copies.
@@ -404,7 +407,8 @@ impl Drop for Running {
     }
 }
 
-fn start(m: Mech, t: &Topo, bin: &PathBuf) -> Result<Running> {
+fn start(m: Mech, t: &Topo, o: &Opts) -> Result<Running> {
+    let bin = &o.bin;
     t.next_hop(if m == Mech::Bridge { "02:00:00:00:99:99" } else { &t.fan_mac })?;
     match m {
         Mech::CastAll | Mech::CastMixed | Mech::CastSynthetic => {
@@ -414,6 +418,7 @@ fn start(m: Mech, t: &Topo, bin: &PathBuf) -> Result<Running> {
                 let p = if m == Mech::CastMixed { policies[i % 4] } else { "all" };
                 args.extend(["--to".to_string(), format!("o{i}:{p}")]);
             }
+            args.extend(o.cast_args.iter().cloned());
             start_cast(t, bin, &args)
         }
         Mech::XdpBcast => start_bcast(t, "in0", None),
@@ -806,7 +811,7 @@ fn main() -> Result<()> {
                     continue;
                 }
                 let payloads = if m == Mech::CastSynthetic { &synthetic } else { &real };
-                let _running = start(m, &t, &o.bin).with_context(|| format!("starting {}", m.name()))?;
+                let _running = start(m, &t, &o).with_context(|| format!("starting {}", m.name()))?;
                 std::thread::sleep(Duration::from_millis(200));
                 // The share of datagrams each output keeps, measured at a low rate (decimation).
                 // Whole loops of the clip, so that the share is exact.
