@@ -8,9 +8,13 @@ use libbpf_rs::{MapCore, MapFlags};
 use serde::Serialize;
 
 use crate::{
-    kernel::skel::{self, cast::types},
+    kernel::{
+        iface,
+        skel::{self, cast::types},
+    },
     mpegts::{Codec, FrameKind, PID_NONE},
     policy::Policy,
+    table,
 };
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -26,6 +30,9 @@ pub struct OutputStats {
     /// names it, as in "nonref=0.4"); its frames_dropped are the frames dropped for the cap.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "level_name")]
     pub cap_level: Option<u16>,
+    /// The hub device (its end that the table names) the output gets its copies through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub: Option<String>,
 }
 
 fn level_name<S: serde::Serializer>(level: &Option<u16>, s: S) -> Result<S::Ok, S::Error> {
@@ -55,18 +62,24 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Reads the counters of the outputs (slot, interface, policy) and of every flow, and the
-    /// level of capped outputs.
+    /// Reads the counters of the outputs (slot, interface, policy) and of every flow, the level
+    /// of capped outputs, and which outputs the active table `table` serves through a hub.
     pub fn read(
         ostats: &dyn MapCore,
         flows_map: &dyn MapCore,
         caps: &dyn MapCore,
         outputs: &[(u32, String, Policy)],
+        table: &types::cast_table,
     ) -> Result<Stats> {
         let mut outs = Vec::new();
         for (slot, name, policy) in outputs {
-            let mut s =
-                OutputStats { interface: name.clone(), policy: policy.to_string(), ..Default::default() };
+            let mut s = OutputStats {
+                interface: name.clone(),
+                policy: policy.to_string(),
+                hub: table::hub_of(table, *slot)
+                    .map(|i| iface::name_of(i).unwrap_or_else(|| format!("ifindex {i}"))),
+                ..Default::default()
+            };
             if let Policy::Max(_) = policy {
                 let v = caps.lookup(&slot.to_ne_bytes(), MapFlags::ANY)?.unwrap_or_default();
                 let cap: types::cast_cap = skel::from_bytes(&v).context("cast_cap size")?;
@@ -123,18 +136,19 @@ impl Stats {
     /// kbit/s column.
     pub fn print_tables(&self, indent: &str, rates: Option<&[f64]>) {
         println!(
-            "{indent}{:<16} {:<22} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
+            "{indent}{:<16} {:<24} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
             "Output", "Policy", "Packets", "Bytes", "kbit/s", "Frames", "Dropped", "Errors"
         );
         for (i, o) in self.outputs.iter().enumerate() {
             let rate = rates.and_then(|r| r.get(i)).map_or("-".to_string(), |r| format!("{:.0}", r / 1e3));
-            // A capped output shows the level it is at now.
-            let policy = match o.cap_level {
-                Some(level) => format!("{} ({})", o.policy, crate::policy::level_name(level)),
-                None => o.policy.clone(),
+            // A capped output shows the level it is at now; an output in a hub, the hub.
+            let policy = match (o.cap_level, &o.hub) {
+                (Some(level), _) => format!("{} ({})", o.policy, crate::policy::level_name(level)),
+                (None, Some(hub)) => format!("{} via {hub}", o.policy),
+                (None, None) => o.policy.clone(),
             };
             println!(
-                "{indent}{:<16} {:<22} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
+                "{indent}{:<16} {:<24} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
                 o.interface,
                 policy,
                 o.packets,

@@ -49,7 +49,8 @@ struct Snapshot {
 
 fn snapshot(inst: &Instance) -> Result<Snapshot> {
     let bss = inst.read_bss()?;
-    let stats = Stats::read(&inst.ostats, &inst.flows, &inst.caps, &pins::slot_outputs(&bss.cast_meta))?;
+    let outputs = pins::slot_outputs(&bss.cast_meta);
+    let stats = Stats::read(&inst.ostats, &inst.flows, &inst.caps, &outputs, crate::table::active(&bss))?;
     Ok(Snapshot {
         name: inst.name.clone(),
         input: pins::cstr(&bss.cast_meta.input),

@@ -176,7 +176,7 @@ fn switch_peer(inst: &Installed) -> Option<String> {
 fn cast_outputs(inst: &Installed) -> Option<u32> {
     let bss = installed::global_data(inst, ".bss")?;
     let bss: crate::kernel::skel::cast::types::bss = crate::kernel::skel::from_bytes(&bss)?;
-    Some(crate::table::outputs(&bss.cast_tabs[bss.cast_active as usize % bss.cast_tabs.len()]).count() as u32)
+    Some(crate::table::outputs(crate::table::active(&bss)).count() as u32)
 }
 
 /// "YYYY-MM-DD HH:MM:SS" in UTC, without a calendar crate.

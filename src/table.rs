@@ -18,6 +18,17 @@ pub const OUT_NAT: u8 = types::cast_out_flag::CAST_OUT_NAT.0 as u8;
 pub const OUT_HUB: u8 = types::cast_out_flag::CAST_OUT_HUB.0 as u8;
 pub const OUT_VIA_HUB: u8 = types::cast_out_flag::CAST_OUT_VIA_HUB.0 as u8;
 
+/// The table the program reads now.
+pub fn active(bss: &types::bss) -> &types::cast_table {
+    &bss.cast_tabs[bss.cast_active as usize % bss.cast_tabs.len()]
+}
+
+/// The hub device that serves output `slot` in `t`, if one does.
+pub fn hub_of(t: &types::cast_table, slot: u32) -> Option<u32> {
+    let o = outputs(t).find(|o| o.slot == slot && o.flags & OUT_VIA_HUB != 0)?;
+    Some(t.out[hub_index(t, o.level)?].ifindex)
+}
+
 /// The outputs of a table: every entry but the hubs.
 pub fn outputs(t: &types::cast_table) -> impl Iterator<Item = &types::cast_out> {
     t.out[..t.n_out as usize].iter().filter(|o| o.flags & OUT_HUB == 0)

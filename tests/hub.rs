@@ -76,6 +76,36 @@ fn members_leave_a_hub_and_the_others_get_every_datagram_once() {
     t.assert_clean();
 }
 
+/// The policy served last takes the datagram itself, so its hub costs no copy in tc: it gets one
+/// from half --hub-min outputs (4 of 8). A policy served before it (its copies are clones) needs
+/// the full count. `stats` names the hub of each output in one.
+#[test]
+fn the_policy_served_last_gets_a_hub_from_half_as_many_outputs() {
+    require_root!();
+    let t = Edge::new(8, EDGE_IP, CAM_IP);
+    let rx = t.receivers();
+    let key: Vec<String> = (5..=8).flat_map(|i| ["--to".into(), format!("o{i}:key")]).collect();
+    let mut extra: Vec<&str> = key.iter().map(String::as_str).collect();
+    extra.extend(["--port", "5000"]);
+    let cast = start_all(&t, 4, &extra);
+    assert_eq!(hubs(&t).len(), 4, "one hub (two veth pairs, its two ends): {:?}", hubs(&t));
+    let stats = t.stats();
+    for i in 1..=4 {
+        let o = output(&stats, &format!("o{i}"));
+        assert!(o.get("hub").is_none(), "4 outputs of all, served first: no hub: {o}");
+    }
+    for i in 5..=8 {
+        let o = output(&stats, &format!("o{i}"));
+        assert!(o["hub"].as_str().is_some_and(|h| h.starts_with("ech")), "o{i} of key, served last: {o}");
+    }
+    // Numbered datagrams are not TS: every output gets each of them once, in order.
+    let sent = with_traffic(&t, 1000, 0.6, || {});
+    for (i, s) in rx.iter().enumerate() {
+        assert!(seqs(&drain(s)) == sent, "o{}", i + 1);
+    }
+    t.stop_clean(cast);
+}
+
 #[test]
 fn hub_min_zero_makes_no_hub() {
     require_root!();
