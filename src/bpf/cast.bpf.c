@@ -14,7 +14,7 @@
 #include "parse.h"
 
 /* Written by userspace before load. */
-const volatile __u16 cfg_ports[CAST_MAX_PORTS]; /* UDP destination ports, network order */
+const volatile __be16 cfg_ports[CAST_MAX_PORTS]; /* UDP destination ports */
 const volatile __u32 cfg_nports;                /* 0: cast every UDP flow that carries TS */
 const volatile __u16 cfg_video_pid;             /* 0: learn it from the PMT */
 const volatile __u8 cfg_codec;                  /* with cfg_video_pid: enum codec */
@@ -76,10 +76,10 @@ struct dgram {
 	__u32 level;            /* policy level the datagram is edited for now */
 	__u32 len;              /* frame length as received */
 	__u32 key_gen_prev;     /* the flow's key_gen before this datagram */
-	__u32 daddr;            /* destination as received (IPv4), and as now in the frame */
-	__u32 cur_daddr;
-	__u16 dport;
-	__u16 cur_dport;
+	__be32 daddr;           /* destination as received (IPv4), and as now in the frame */
+	__be32 cur_daddr;
+	__be16 dport;
+	__be16 cur_dport;
 	__u8 dmac[6];
 	__u8 cur_dmac[6];
 	__u8 n_orig;            /* TS packets as received */
@@ -408,8 +408,8 @@ static __always_inline int same_mac(const __u8 *a, const __u8 *b)
 /* Rewrites the destination for a NAT output, or back to the original for the others. */
 static __always_inline int set_destination(struct __sk_buff *skb, struct dgram *d, struct cast_out *o)
 {
-	__u32 daddr = d->daddr;
-	__u16 dport = d->dport;
+	__be32 daddr = d->daddr;
+	__be16 dport = d->dport;
 	__u8 *dmac = d->dmac;
 
 	if (d->ipv6)
@@ -789,7 +789,7 @@ __noinline int fan_out(struct __sk_buff *skb, struct cast_table *tab, struct dgr
 	return FAN_CONTINUE;
 }
 
-static __always_inline int port_wanted(__u16 dport)
+static __always_inline int port_wanted(__be16 dport)
 {
 	if (!cfg_nports)
 		return 1;
@@ -925,8 +925,8 @@ struct parsed {
 	__u32 l3_off;
 	__u32 udp_off;
 	__u32 ts_off;           /* the first TS packet, past UDP and RTP */
-	__u32 daddr;            /* IPv4 */
-	__u16 dport;
+	__be32 daddr;           /* IPv4 */
+	__be16 dport;
 	__u16 rtp_seq;
 	__u8 dmac[6];
 	__u8 n_orig;            /* TS packets (0: not MPEG-TS) */

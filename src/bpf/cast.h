@@ -51,8 +51,8 @@ struct cast_out {
 	__u8 flags;        /* CAST_OUT_NAT */
 	__u32 slot;        /* index in cast_ostats, stable while the output exists */
 	__u32 gen_added;   /* table generation that added it: no video before a keyframe after */
-	__u32 nat_daddr;   /* network order */
-	__u16 nat_dport;   /* network order */
+	__be32 nat_daddr;
+	__be16 nat_dport;
 	__u8 nat_dmac[6];
 	__u32 n_members;   /* a hub: its members are the entries just before it */
 	__u32 cap_bps;     /* LEVEL_CAP: the budget, bits/s of UDP payload */
@@ -108,12 +108,12 @@ struct cast_cap {
 	__u16 _pad[3];
 };
 
-/* A UDP flow: addresses as in the packet (IPv4 in the first 4 bytes), ports in network order. */
+/* A UDP flow: addresses as in the packet (IPv4 in the first 4 bytes). */
 struct flow_key {
 	__u8 saddr[16];
 	__u8 daddr[16];
-	__u16 sport;
-	__u16 dport;
+	__be16 sport;
+	__be16 dport;
 	__u8 ipv6;
 	__u8 _pad[3];
 };
