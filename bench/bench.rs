@@ -819,7 +819,10 @@ fn main() -> Result<()> {
                 let keep = if m == Mech::CastMixed {
                     let calib = trial(&t, payloads, 10.0, Some(1000.0), Some(payloads.len() as u64 * 2))?;
                     let keep = (calib.copies as f64 / (calib.sent.max(1) * n as u64) as f64).clamp(1e-6, 1.0);
-                    eprintln!("           N={n:<5} {:<18}  its outputs keep {keep:.3} of the datagrams", m.name());
+                    eprintln!(
+                        "           N={n:<5} {:<18}  its outputs keep {keep:.3} of the datagrams",
+                        m.name()
+                    );
                     keep
                 } else {
                     1.0
