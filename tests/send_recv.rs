@@ -17,6 +17,25 @@ fn pair() -> (Netns, Netns) {
     (a, b)
 }
 
+/// Waits until a socket in `ns` is bound to UDP `port`, and has joined `group` on `dev` if one is
+/// given: recv prints nothing when it is ready, and datagrams sent before would go nowhere.
+fn wait_listening(ns: &Netns, port: u16, group: Option<(&str, &str)>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let local = format!(":{port:04X} ");
+    loop {
+        let bound = ns
+            .sh("cat /proc/net/udp /proc/net/udp6")
+            .lines()
+            .any(|l| l.split_whitespace().nth(1).is_some_and(|a| format!("{a} ").contains(&local)));
+        let joined = group.is_none_or(|(dev, g)| ns.ip(&format!("maddr show dev {dev}")).contains(g));
+        if bound && joined {
+            return;
+        }
+        assert!(Instant::now() < deadline, "nothing listens on UDP port {port} in {}", ns.name);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs recv in `rx` and send in `tx`; returns (recv report, send summary, send wall time).
 fn send_to_recv(
     tx: &Netns,
@@ -29,7 +48,7 @@ fn send_to_recv(
     r.args(["recv", &format!("{RX_IP}:5000"), "--json", "--idle", "1.5", "--duration", "60", "--out"])
         .arg(out);
     let recv = Proc::spawn(r);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_listening(rx, 5000, None);
     let started = Instant::now();
     let mut s = tx.cmd(bin());
     s.arg("send").arg(clip).arg(format!("{RX_IP}:5000")).arg("--json").args(send_args);
@@ -123,12 +142,18 @@ fn multicast_reaches_a_receiver_that_joined_the_group() {
     let mut r = rx.cmd(bin());
     r.args(["recv", "239.255.0.1:5000", "--json", "--idle", "1.5", "--duration", "30", "--out"]).arg(&out);
     let recv = Proc::spawn(r);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_listening(&rx, 5000, Some(("v1", "239.255.0.1")));
     let mut s = tx.cmd(bin());
     s.arg("send").arg(&clip).args(["239.255.0.1:5000", "--ttl", "2", "--rate", "20M"]);
     let sent = run(s);
     assert!(sent.status.success(), "send: {}", String::from_utf8_lossy(&sent.stderr));
     let (report, status) = recv.finish(Duration::from_secs(20));
     assert!(status.success(), "recv: {report}");
-    assert!(std::fs::read(&out).unwrap() == data, "the multicast capture is the file, byte for byte");
+    let got = std::fs::read(&out).unwrap();
+    assert!(
+        got == data,
+        "the multicast capture ({} bytes) is the file ({} bytes), byte for byte",
+        got.len(),
+        data.len()
+    );
 }
