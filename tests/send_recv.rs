@@ -76,9 +76,12 @@ fn a_clip_arrives_byte_identical_and_in_real_time() {
         assert_eq!(summary["datagrams"].as_u64().unwrap(), datagrams);
         assert_eq!(report["rtp"].as_bool().unwrap(), rtp);
         assert_eq!(report["cc_errors"].as_u64().unwrap(), 0);
-        // Paced by the PCR: 4 s of video takes 4 s, within 10 %.
-        let secs = took.as_secs_f64();
-        assert!((3.6..=4.4).contains(&secs), "rtp={rtp}: sending a 4 s clip took {secs:.2} s");
+        // Paced by the PCR: 4 s of video arrives over 4 s, within 10 % (first to last datagram,
+        // as received: the processes' start under load is not the stream's pace), and the
+        // sender took no less.
+        let span = report["seconds"].as_f64().unwrap();
+        assert!((3.6..=4.4).contains(&span), "rtp={rtp}: a 4 s clip arrived over {span:.2} s");
+        assert!(took.as_secs_f64() >= 3.6, "rtp={rtp}: sending a 4 s clip took {:.2} s", took.as_secs_f64());
     }
 }
 
