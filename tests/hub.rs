@@ -25,6 +25,15 @@ fn hubs(t: &Edge) -> Vec<String> {
     t.edge.ip("-o -d link show").lines().filter(|l| l.contains(": ech")).map(String::from).collect()
 }
 
+/// Sends numbered datagrams (not TS: every policy takes them whole) and checks that each output
+/// got each of them once, in order.
+fn every_output_gets_every_datagram(t: &Edge, rx: &[std::net::UdpSocket]) {
+    let sent = with_traffic(t, 1000, 0.6, || {});
+    for (i, s) in rx.iter().enumerate() {
+        assert!(seqs(&drain(s)) == sent, "o{}", i + 1);
+    }
+}
+
 /// `cast` to o1..=n (policy all), then `extra` arguments.
 fn start_all(t: &Edge, n: usize, extra: &[&str]) -> Proc {
     let mut args: Vec<String> = (1..=n).flat_map(|i| ["--to".into(), format!("o{i}")]).collect();
@@ -98,11 +107,7 @@ fn the_policy_served_last_gets_a_hub_from_half_as_many_outputs() {
         let o = output(&stats, &format!("o{i}"));
         assert!(o["hub"].as_str().is_some_and(|h| h.starts_with("ech")), "o{i} of key, served last: {o}");
     }
-    // Numbered datagrams are not TS: every output gets each of them once, in order.
-    let sent = with_traffic(&t, 1000, 0.6, || {});
-    for (i, s) in rx.iter().enumerate() {
-        assert!(seqs(&drain(s)) == sent, "o{}", i + 1);
-    }
+    every_output_gets_every_datagram(&t, &rx);
     t.stop_clean(cast);
 }
 
@@ -113,10 +118,7 @@ fn hub_min_zero_makes_no_hub() {
     let rx = t.receivers();
     let cast = start_all(&t, 8, &["--port", "5000", "--hub-min", "0"]);
     assert_eq!(hubs(&t), Vec::<String>::new());
-    let sent = with_traffic(&t, 1000, 0.6, || {});
-    for (i, s) in rx.iter().enumerate() {
-        assert!(seqs(&drain(s)) == sent, "o{}", i + 1);
-    }
+    every_output_gets_every_datagram(&t, &rx);
     t.stop_clean(cast);
 }
 
