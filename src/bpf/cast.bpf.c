@@ -118,6 +118,8 @@ struct dgram {
 		__u8 n;         /* frames started */
 		__u8 kept;      /* TS packets kept */
 	} cw;
+	/* Arrays: each entry is written (classify, cap_packet, the snapshot's cc_start) before it
+	 * is read, so dgram_start does not clear them. */
 	__u16 prio[2 * TS_PER_DGRAM];       /* per TS packet; upper half: a capped class's */
 	__u16 frame_prio[2 * TS_PER_DGRAM]; /* per frame that starts here; likewise */
 	__u8 flags[TS_PER_DGRAM];
@@ -133,9 +135,9 @@ struct edit {
 	__u32 cut;
 	__u32 count;
 	__u32 class_id;
-	__u32 simulate; /* number from cc_start; the class's counter is left alone if a member
-			 * of the class numbered this datagram already */
-	__u32 waiting;  /* for an output waiting for a keyframe: no PCR packet emptied, all cut */
+	__u32 waiting;  /* an output waiting for a keyframe: numbers from cc_start (the class's
+			 * counter is left alone if a member of the class numbered this datagram
+			 * already), and its cut PCR packets go too, not emptied */
 	__u32 virt;     /* 0, or VIRT: the priorities are a capped class's choice */
 	/* Running state, packet by packet. */
 	__u32 w;        /* packets kept so far: where the next one goes */
@@ -295,7 +297,7 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 	count = e->count;
 	ccp = &f->cc[e->class_id & (CAST_MAX_CLASS - 1)];
 	/* Level 0 never renumbers: its numbering is the stream's own. */
-	e->cc = e->simulate ? (count ? d->cc_start[e->class_id & (CAST_MAX_CLASS - 1)] : 0) : *ccp;
+	e->cc = e->waiting ? (count ? d->cc_start[e->class_id & (CAST_MAX_CLASS - 1)] : 0) : *ccp;
 	e->w = 0;
 	e->acc = 0;
 	for (__u32 i = 0; i < TS_PER_DGRAM; i++) {
@@ -309,7 +311,7 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 	cc = e->cc;
 	/* A joining output numbers as its class would; the class's counter is the class's to
 	 * keep, unless no member of the class numbered this datagram. */
-	if (!e->simulate) {
+	if (!e->waiting) {
 		d->applied |= 1 << (e->class_id & (CAST_MAX_CLASS - 1));
 		*ccp = cc;
 	} else if (count && !(d->applied & (1 << (e->class_id & (CAST_MAX_CLASS - 1))))) {
@@ -696,8 +698,7 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	e->count = o->level;
 	e->cut = o->level;
 	e->class_id = class;
-	e->simulate = waiting; /* apply_level sets the running state */
-	e->waiting = waiting;
+	e->waiting = waiting; /* apply_level sets the running state */
 	e->virt = 0;
 	if (capped) {
 		/* A class of its own (table.rs): its choice is made for it alone. */
@@ -731,7 +732,7 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	st = hub ? NULL : bpf_map_lookup_elem(&cast_ostats, &slot);
 	if (!d->n_ts || skip) {
 		/* Emptied for this class: counted once, so its RTP receivers see no gap. */
-		if (d->rtp && !e->simulate && !(d->skipped & (1 << class))) {
+		if (d->rtp && !e->waiting && !(d->skipped & (1 << class))) {
 			f->rtp_skip[class]++;
 			d->skipped |= 1 << class;
 		}
@@ -1025,7 +1026,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct parsed *p, struct
 /* The datagram's state, as received, in the per-CPU scratch. */
 static __always_inline void dgram_start(struct dgram *d, const struct parsed *p, __u32 len)
 {
-	__builtin_memset(d, 0, sizeof(*d));
+	__builtin_memset(d, 0, __builtin_offsetof(struct dgram, prio));
 	d->l3_off = p->l3_off;
 	d->udp_off = p->udp_off;
 	d->ts_off = p->ts_off;
