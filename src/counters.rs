@@ -1,7 +1,7 @@
 //! A running cast's counters, read from its maps: per output (packets, bytes, frames sent and
 //! dropped, a cap's level) and per flow. `cast` prints them live, `stats` and the metrics read
 //! them from a pinned instance.
-use std::io::Write;
+use std::{collections::BTreeMap, io::Write};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
@@ -71,13 +71,18 @@ impl Stats {
         outputs: &[(u32, String, Policy)],
         table: &types::cast_table,
     ) -> Result<Stats> {
+        let hub_of = table::hubs_by_slot(table);
+        // Each hub's name once (a hub may serve hundreds of outputs).
+        let hub_names: BTreeMap<u32, String> = hub_of
+            .values()
+            .map(|&i| (i, iface::name_of(i).unwrap_or_else(|| format!("ifindex {i}"))))
+            .collect();
         let mut outs = Vec::new();
         for (slot, name, policy) in outputs {
             let mut s = OutputStats {
                 interface: name.clone(),
                 policy: policy.to_string(),
-                hub: table::hub_of(table, *slot)
-                    .map(|i| iface::name_of(i).unwrap_or_else(|| format!("ifindex {i}"))),
+                hub: hub_of.get(slot).map(|i| hub_names[i].clone()),
                 ..Default::default()
             };
             if let Policy::Max(_) = policy {

@@ -392,10 +392,10 @@ pub fn gather_into(
     // the hub pays from half as many outputs (bench: N = 4).
     let last = levels.last().copied().filter(|&l| l != crate::policy::LEVEL_CAP);
     for level in levels {
-        let min = if Some(level) == last { hub_min.div_ceil(2) } else { hub_min };
         if level == crate::policy::LEVEL_CAP {
             continue; // each capped output is a class of its own
         }
+        let min = if Some(level) == last { hub_min.div_ceil(2) } else { hub_min };
         let ready: Vec<u32> = outs
             .values()
             .filter(|o| o.level == level && o.flags & (OUT_NAT | OUT_VIA_HUB) == 0 && o.gen_added <= joined)

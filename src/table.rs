@@ -23,10 +23,15 @@ pub fn active(bss: &types::bss) -> &types::cast_table {
     &bss.cast_tabs[bss.cast_active as usize % bss.cast_tabs.len()]
 }
 
-/// The hub device that serves output `slot` in `t`, if one does.
-pub fn hub_of(t: &types::cast_table, slot: u32) -> Option<u32> {
-    let o = outputs(t).find(|o| o.slot == slot && o.flags & OUT_VIA_HUB != 0)?;
-    Some(t.out[hub_index(t, o.level)?].ifindex)
+/// The hub device that serves each output of `t` that has one: slot -> the hub's ifindex.
+pub fn hubs_by_slot(t: &types::cast_table) -> BTreeMap<u32, u32> {
+    let entries = &t.out[..t.n_out as usize];
+    let hub_of_level: BTreeMap<u16, u32> =
+        entries.iter().filter(|h| h.flags & OUT_HUB != 0).map(|h| (h.level, h.ifindex)).collect();
+    outputs(t)
+        .filter(|o| o.flags & OUT_VIA_HUB != 0)
+        .filter_map(|o| Some((o.slot, *hub_of_level.get(&o.level)?)))
+        .collect()
 }
 
 /// The outputs of a table: every entry but the hubs.
@@ -161,6 +166,7 @@ mod tests {
         );
         assert_eq!(outputs(&t).count(), 4);
         assert_eq!(hub_index(&t, 0).map(|h| t.out[h].ifindex), Some(99));
+        assert_eq!(hubs_by_slot(&t), BTreeMap::from([(1, 99), (4, 99)]), "its members, not slot 3");
         // Its last member gone, the hub leaves the table; a member without a hub is sent to directly.
         let t = build(&t, vec![out(0, 3)], 2).unwrap();
         assert_eq!(t.n_out, 1);

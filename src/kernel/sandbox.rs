@@ -1,7 +1,7 @@
 //! Private network namespaces, for the demo, the benchmark and the tests: one set of primitives
 //! on namespaces by name, and a guard that removes the ones it made (on Drop, and so on Ctrl-C,
 //! which ends the demo's loop). They get no default route: traffic stays inside.
-use std::{fs::File, process::Command, thread::JoinHandle};
+use std::{process::Command, thread::JoinHandle};
 
 use anyhow::{bail, Context, Result};
 
@@ -80,11 +80,7 @@ pub fn mac(ns: &str, dev: &str) -> Result<String> {
 }
 
 /// Moves the calling thread into namespace `ns`: sockets it opens from now on live there.
-pub fn enter(ns: &str) -> Result<()> {
-    let path = format!("/run/netns/{ns}");
-    let fd = File::open(&path).with_context(|| format!("opening {path}"))?;
-    nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).context("entering the namespace")
-}
+pub use super::netns::enter;
 
 /// Runs `f` on a new thread inside namespace `ns`.
 pub fn spawn_in<T: Send + 'static>(
