@@ -209,6 +209,7 @@ impl<'obj> Caster<'obj> {
         bss.cast_active = 0;
         let meta = &mut bss.cast_meta;
         meta.owner_pid = std::process::id();
+        meta.owner_start = pins::start_time(meta.owner_pid).context("reading this process's start time")?;
         pins::set_cstr(&mut meta.input, &cfg.input.name);
         pins::set_cstr(&mut meta.name, &cfg.name);
         meta.n_slots = cfg.outputs.len() as u32;
@@ -335,7 +336,7 @@ fn refuse_running_instance(name: &str) -> Result<()> {
     if let Ok(inst) = pins::Instance::open(name) {
         let bss = inst.read_bss()?;
         let pid = bss.cast_meta.owner_pid;
-        if pins::owner_alive(pid) {
+        if pins::owner_alive(&bss.cast_meta) {
             return Err(input(format!(
                 "a cast named {name} is already running (pid {pid}): give this one another --name"
             )));

@@ -174,7 +174,7 @@ fn change<T>(name: &str, edit: impl FnOnce(&mut Change) -> Result<Option<T>>) ->
     let inst = Instance::open(name)?;
     let _lock = inst.lock()?;
     let mut bss = inst.read_bss()?;
-    if !pins::owner_alive(bss.cast_meta.owner_pid) {
+    if !pins::owner_alive(&bss.cast_meta) {
         return Err(input(format!(
             "cast {name} is stale (its process {} is gone): start it again, or clean up with `ebpf-cast detach {}`",
             bss.cast_meta.owner_pid,

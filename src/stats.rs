@@ -55,7 +55,7 @@ fn snapshot(inst: &Instance) -> Result<Snapshot> {
         name: inst.name.clone(),
         input: pins::cstr(&bss.cast_meta.input),
         owner_pid: bss.cast_meta.owner_pid,
-        running: pins::owner_alive(bss.cast_meta.owner_pid),
+        running: pins::owner_alive(&bss.cast_meta),
         stats,
     })
 }

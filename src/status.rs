@@ -41,7 +41,7 @@ fn instances() -> Vec<InstanceEntry> {
             Some(InstanceEntry {
                 input: pins::cstr(&bss.cast_meta.input),
                 owner_pid: bss.cast_meta.owner_pid,
-                running: pins::owner_alive(bss.cast_meta.owner_pid),
+                running: pins::owner_alive(&bss.cast_meta),
                 outputs,
                 name,
             })

@@ -234,6 +234,38 @@ fn runtime_commands_need_root_and_a_live_instance() {
     assert!(!t.ok(&["status"]).contains("cam1"));
 }
 
+/// A cast is known by its process's pid and start time, not by the name of its binary: run
+/// through a link named otherwise, it is still running for `stats`, `status` and `out`.
+#[test]
+fn a_cast_started_under_another_name_is_running() {
+    require_root!();
+    let t = edge(2);
+    let dir = TempDir(std::env::temp_dir().join(format!("ebpf-cast-renamed-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let link = dir.0.join("camcast");
+    std::os::unix::fs::symlink(bin(), &link).unwrap();
+    let mut cast = Proc::spawn({
+        let mut c = std::process::Command::new(&link);
+        c.args(["--netns", &t.edge.name, "cast", "in0", "--name", "cam1", "--to", "o1"]);
+        c
+    });
+    cast.wait_for("Ctrl-C to stop", Duration::from_secs(20));
+    let st = t.stats();
+    assert_eq!(st[0]["running"], true, "{st}");
+    t.ok(&["out", "add", "cam1", "o2:key"]);
+    assert!(!t.ok(&["status"]).contains("STALE"));
+    t.stop_clean(cast);
+}
+
+/// Removes a directory of the test's own when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn outputs_and_the_input_follow_the_kernels_links() {
     require_root!();

@@ -72,6 +72,7 @@ struct cast_table {
 struct cast_meta {
 	__u32 owner_pid;                   /* the `ebpf-cast cast` process */
 	__u32 n_slots;                     /* slots in use are below this */
+	__u64 owner_start;                 /* its start time (/proc/PID/stat): pid + this name it */
 	char input[16];
 	char name[16];                     /* instance name (--name) */
 	char slot_name[CAST_MAX_OUT][16];  /* output interface per slot; empty: free */

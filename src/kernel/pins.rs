@@ -327,17 +327,22 @@ fn attached() -> Vec<Instance> {
         .collect()
 }
 
-/// Whether the process that made an instance is still running (a killed one that its parent
-/// has not reaped yet, a zombie, is not: its links and file descriptors are gone).
-pub fn owner_alive(pid: u32) -> bool {
-    let zombie = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, state)| state.trim_start().starts_with('Z')))
-    };
-    pid != 0
-        && std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .is_ok_and(|c| c.trim().starts_with("ebpf-cast"))
-        && !zombie()
+/// Whether the process that made an instance is still running. Its pid and start time name it
+/// (a pid alone may have been reused), whatever its binary is called. A killed one that its
+/// parent has not reaped yet, a zombie, is not running: its links and file descriptors are gone.
+pub fn owner_alive(meta: &types::cast_meta) -> bool {
+    meta.owner_pid != 0 && start_time(meta.owner_pid) == Some(meta.owner_start)
+}
+
+/// A live (not zombie) process's start time, in clock ticks after boot (/proc/PID/stat).
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name, in parentheses: field 3 (the state) on; the start time is field 22.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 pub fn cstr(b: &[i8]) -> String {
