@@ -3,7 +3,8 @@ use std::{env, path::PathBuf};
 
 use libbpf_cargo::SkeletonBuilder;
 
-const PROGRAMS: &[&str] = &["src/bpf/switch", "src/bpf/cast", "src/bpf/hub", "bench/feed"];
+const PROGRAMS: &[&str] =
+    &["src/bpf/switch", "src/bpf/cast", "src/bpf/hub", "bench/feed", "tests/probe/csum"];
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
@@ -14,7 +15,8 @@ fn main() {
         Err(_) => "x86",
     };
     let vmlinux = format!("-Ivmlinux/{arch}");
-    // bench/feed: the benchmark's tc -> hub probe, not part of the tool.
+    // bench/feed: the benchmark's tc -> hub probe; tests/probe/csum: a test's checksum probe.
+    // Neither is part of the tool.
     for path in PROGRAMS {
         let name = path.rsplit('/').next().unwrap_or(path);
         let src = format!("{path}.bpf.c");
@@ -29,5 +31,6 @@ fn main() {
     // libbpf-cargo tracks no header dependencies: rebuild on any change under src/bpf or vmlinux.
     println!("cargo:rerun-if-changed=src/bpf");
     println!("cargo:rerun-if-changed=bench/feed.bpf.c");
+    println!("cargo:rerun-if-changed=tests/probe");
     println!("cargo:rerun-if-changed=vmlinux");
 }

@@ -196,6 +196,20 @@ static __always_inline __u32 csum_word_diff(__u32 from, __u32 to, __u32 acc)
 	return bpf_csum_diff(&from, 4, &to, 4, acc);
 }
 
+/* Ones' complement addition of two partial sums (__wsum). */
+static __always_inline __u32 csum_add32(__u32 a, __u32 b)
+{
+	a += b;
+	return a + (a < b);
+}
+
+/* How a checksum field's own bytes change when a replace helper accounts for a 16-bit field
+ * going from `from` to `to`: by the negation of that difference. */
+static __always_inline __u32 field_change(__u16 from, __u16 to)
+{
+	return ~csum_add32(~(__u32)from, to);
+}
+
 /*
  * One TS packet of an edit: moves it to its place (e->w), cuts it out if its prio is below
  * e->cut (a PCR packet is emptied instead), renumbers a video continuity counter. A global
@@ -288,7 +302,7 @@ __noinline int edit_packet(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf *b,
 			   struct cast_flow *f, struct edit *e)
 {
-	__u32 w, acc, removed, cut, count;
+	__u32 w, acc, removed, cut, count, untracked = 0;
 	__u8 *ccp, cc;
 
 	if (!d || !b || !f || !e)
@@ -344,6 +358,7 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 			if (bpf_l3_csum_replace(skb, d->l3_off + 10, old_len, new_len, 2) ||
 			    bpf_skb_store_bytes(skb, d->l3_off + 2, &new_len, 2, BPF_F_RECOMPUTE_CSUM))
 				return -1;
+			untracked = csum_add32(untracked, field_change(old_len, new_len));
 		}
 		if (d->csum) {
 			/* The length is in the pseudo-header and in the UDP header. */
@@ -352,23 +367,36 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 			    bpf_l4_csum_replace(skb, d->udp_off + 6, old_udp, new_udp,
 						BPF_F_MARK_MANGLED_0 | 2))
 				return -1;
+			untracked = csum_add32(untracked, field_change(old_udp, new_udp));
 		}
 		if (bpf_skb_store_bytes(skb, d->udp_off + 4, &new_udp, 2, BPF_F_RECOMPUTE_CSUM))
 			return -1;
 	}
-	if (d->csum && acc && bpf_l4_csum_replace(skb, d->udp_off + 6, 0, acc, BPF_F_MARK_MANGLED_0))
-		return -1;
+	if (d->csum && acc) {
+		if (bpf_l4_csum_replace(skb, d->udp_off + 6, 0, acc, BPF_F_MARK_MANGLED_0))
+			return -1;
+		untracked = csum_add32(untracked, ~acc);
+	}
+	/* With CHECKSUM_COMPLETE (some NICs, a decapsulated tunnel), skb->csum must also follow
+	 * the checksum fields, which the replace helpers write without telling it (everything
+	 * else here tells it); otherwise the receiver reports "hw csum failure". Other frames:
+	 * -ENOTSUPP, nothing to do. */
+	if (untracked)
+		bpf_csum_update(skb, untracked);
 	return 0;
 }
 
 /* Puts the frame back as it arrived (for an output that needs less cut than the last one). */
 static __always_inline int restore(struct __sk_buff *skb, struct dgram *d, struct scratch *sc)
 {
-	__u32 len = d->len;
+	__u32 len = d->len, l2 = d->l3_off & 0xff;
 
 	if (!d->snapped || len >= SNAP_MAX || len < 1)
 		return -1;
-	if (bpf_skb_change_tail(skb, len, 0) ||
+	/* The link header is outside skb->csum at ingress: put it back first, untracked, so
+	 * that the tracked write of the whole frame changes only the IP packet's sum. */
+	if (l2 < ETH_HLEN || l2 >= len || bpf_skb_change_tail(skb, len, 0) ||
+	    bpf_skb_store_bytes(skb, 0, sc->snap, l2, 0) ||
 	    bpf_skb_store_bytes(skb, 0, sc->snap, len, BPF_F_RECOMPUTE_CSUM))
 		return -1;
 	for (int i = 0; i < TS_PER_DGRAM; i++) {

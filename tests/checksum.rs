@@ -1,0 +1,150 @@
+//! Frames that arrive with CHECKSUM_COMPLETE (NICs that hand the stack the sum of each frame, or
+//! a tunnel whose outer checksum the host checked) must leave the cast with an skb->csum that
+//! still sums their bytes, however the cast cut and renumbered them: the receiving kernel trusts
+//! it, and a wrong one makes it log "hw csum failure" and check every datagram again.
+//!
+//! cam [vx0 -- c0, checksummed in software] -- u0|vx0 [edge: cast on vx0] o1..o3|r0 -- rx1..rx3
+//! The edge checks the outer UDP checksum of the VXLAN frames and converts it to
+//! CHECKSUM_COMPLETE for the inner frames, which the cast reads on vx0. A probe at tc ingress of
+//! each receiver (tests/probe/csum.bpf.c) compares every frame's skb->csum with its bytes.
+mod common;
+
+use std::{mem::MaybeUninit, sync::mpsc, time::Duration};
+
+use anyhow::Context;
+use common::{control::stop_cast, *};
+use ebpf_cast::kernel::attach::AttachMode;
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+
+#[allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
+mod probe {
+    include!(concat!(env!("OUT_DIR"), "/csum.skel.rs"));
+}
+
+const CAM_IP: &str = "10.209.1.1";
+const EDGE_IP: &str = "10.209.1.2";
+
+/// The probe's counts at one receiver: frames without CHECKSUM_COMPLETE, with a right and a
+/// wrong skb->csum, and too long to check.
+type Counts = (u64, u64, u64, u64);
+
+/// Loads the probe at tc ingress of r0 in `rx` on a thread of its own, which keeps it attached
+/// until told to stop and then returns its counts.
+fn start_probe(rx: &Netns) -> (mpsc::Sender<()>, std::thread::JoinHandle<anyhow::Result<Counts>>) {
+    let (stop_tx, stop_rx) = mpsc::channel();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let handle = ebpf_cast::kernel::sandbox::spawn_in(&rx.name, move || {
+        let mut obj = MaybeUninit::uninit();
+        let mut open = probe::CsumSkelBuilder::default().open(&mut obj)?;
+        open.progs.csum_probe.set_attach_type(libbpf_rs::ProgramAttachType::TcxIngress);
+        let skel = open.load().context("loading the probe")?;
+        let r0 = ebpf_cast::kernel::iface::Iface::ethernet("r0")?;
+        let _attached = ebpf_cast::kernel::attach::attach(&skel.progs.csum_probe, &r0, AttachMode::Tcx)?;
+        ready_tx.send(()).unwrap();
+        let _ = stop_rx.recv();
+        let bss = skel.maps.bss_data.as_deref().context("probe bss")?;
+        Ok((bss.not_complete, bss.complete_right, bss.complete_wrong, bss.too_long))
+    });
+    if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+        panic!("the probe did not start: {:?}", handle.join().unwrap().err());
+    }
+    (stop_tx, handle)
+}
+
+#[test]
+fn edited_copies_of_checksum_complete_frames_keep_a_right_skb_csum() {
+    require_root!();
+    let cam = Netns::new("cam");
+    let edge = Netns::new("edge");
+    veth(&cam, "c0", &edge, "u0");
+    cam.ip(&format!("addr add {CAM_IP}/24 dev c0"));
+    edge.ip(&format!("addr add {EDGE_IP}/24 dev u0"));
+    // The outer checksum made in software arrives as CHECKSUM_NONE, which the edge checks.
+    cam.sh("ethtool -K c0 tx off >/dev/null");
+    for (ns, local, remote, inner) in
+        [(&cam, CAM_IP, EDGE_IP, "10.209.2.1"), (&edge, EDGE_IP, CAM_IP, "10.209.2.2")]
+    {
+        ns.ip(&format!("link add vx0 type vxlan id 42 local {local} remote {remote} dstport 4789 udpcsum"));
+        ns.ip(&format!("addr add {inner}/24 dev vx0"));
+        ns.ip("link set vx0 up");
+    }
+    let edge_mac = edge.mac("vx0");
+    cam.ip(&format!("neigh replace 10.209.2.2 lladdr {edge_mac} dev vx0 nud permanent"));
+    let rx: Vec<Netns> = (1..=3).map(|i| Netns::new(&format!("rx{i}"))).collect();
+    let mut sockets = Vec::new();
+    for (i, r) in rx.iter().enumerate() {
+        veth(&edge, &format!("o{}", i + 1), r, "r0");
+        r.ip(&format!("link set dev r0 address {edge_mac}"));
+        r.ip("addr add 10.209.2.2/24 dev r0");
+        let s = r.udp("10.209.2.2:5000");
+        big_rcvbuf(&s);
+        sockets.push(s);
+    }
+    let probes: Vec<_> = rx.iter().map(start_probe).collect();
+    let mut cast = Proc::spawn({
+        let mut c = edge.cmd(bin());
+        c.args(["cast", "vx0", "--to", "o1", "--to", "o2:nonref=0.5", "--port", "5000"]);
+        c
+    });
+    cast.wait_for("Ctrl-C to stop", Duration::from_secs(20));
+
+    let clip = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.ts")).unwrap();
+    let tx = cam.udp("10.209.2.1:4000");
+    let dgrams: Vec<&[u8]> = clip.chunks(7 * 188).collect();
+    let sent = dgrams.len();
+    for (i, d) in dgrams.iter().enumerate() {
+        if i == sent / 3 {
+            // o3 waits for the next keyframe: until then it is served from the restored
+            // original, after o2's cut.
+            let out = run({
+                let mut c = edge.cmd(bin());
+                c.args(["out", "add", "vx0", "o3:key"]);
+                c
+            });
+            assert!(out.status.success(), "out add: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        tx.send_to(d, "10.209.2.2:5000").unwrap();
+        if i % 8 == 7 {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let counts: Vec<Counts> = probes
+        .into_iter()
+        .map(|(stop, h)| {
+            stop.send(()).unwrap();
+            h.join().unwrap().unwrap()
+        })
+        .collect();
+    let got: Vec<Vec<Vec<u8>>> = sockets.iter().map(drain).collect();
+    let bytes: Vec<usize> = got.iter().map(|g| g.iter().map(Vec::len).sum()).collect();
+    let got: Vec<usize> = got.iter().map(Vec::len).collect();
+    let stats = run({
+        let mut c = edge.cmd(bin());
+        c.args(["stats", "vx0", "--json"]);
+        c
+    });
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    stop_cast(cast);
+    // Nothing the cast sent was lost: a receiver drops a datagram whose checksum state is wrong.
+    for (i, n) in got.iter().enumerate() {
+        assert_eq!(stats[0]["outputs"][i]["packets"], *n as u64, "o{}: {stats}", i + 1);
+    }
+
+    // Every output got datagrams; the edited ones less of the stream, o3 from a keyframe on.
+    assert_eq!(got[0], sent, "{got:?}");
+    assert_eq!(bytes[0], clip.len(), "{bytes:?}");
+    assert!(bytes[1] < bytes[0] && got[2] > 0 && bytes[2] < bytes[1], "{got:?} datagrams, {bytes:?} bytes");
+    for (i, (other, right, wrong, too_long)) in counts.iter().enumerate() {
+        assert_eq!(*too_long, 0, "o{}", i + 1);
+        // The probe saw every datagram. Copies the cast shortened leave with CHECKSUM_NONE (the
+        // kernel's trim drops the sum), the others keep CHECKSUM_COMPLETE: all of o1's, and
+        // o2's and o3's that were renumbered in place (else this test proves nothing).
+        assert_eq!(other + right + wrong, got[i] as u64, "o{}", i + 1);
+        assert!(*right > 0, "o{}: no frame was CHECKSUM_COMPLETE ({other} others)", i + 1);
+        if i == 0 {
+            assert_eq!(*other, 0, "o1 is not edited");
+        }
+        assert_eq!(*wrong, 0, "o{}: {wrong} frames with a wrong skb->csum ({right} right)", i + 1);
+    }
+}
