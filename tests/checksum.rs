@@ -1,7 +1,7 @@
 //! Frames that arrive with CHECKSUM_COMPLETE (NICs that hand the stack the sum of each frame, or
 //! a tunnel whose outer checksum the host checked) must leave the cast with an skb->csum that
 //! still sums their bytes, however the cast cut and renumbered them: the receiving kernel trusts
-//! it, and a wrong one makes it log "hw csum failure" and check every datagram again.
+//! it, and drops a datagram whose skb->csum is wrong as a checksum error.
 //!
 //! cam [vx0 -- c0, checksummed in software] -- u0|vx0 [edge: cast on vx0] o1..o3|r0 -- rx1..rx3
 //! The edge checks the outer UDP checksum of the VXLAN frames and converts it to

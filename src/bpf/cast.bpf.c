@@ -379,8 +379,8 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 	}
 	/* With CHECKSUM_COMPLETE (some NICs, a decapsulated tunnel), skb->csum must also follow
 	 * the checksum fields, which the replace helpers write without telling it (everything
-	 * else here tells it); otherwise the receiver reports "hw csum failure". Other frames:
-	 * -ENOTSUPP, nothing to do. */
+	 * else here tells it); receivers drop a datagram whose skb->csum is wrong as a checksum
+	 * error. Other frames: -ENOTSUPP, nothing to do. */
 	if (untracked)
 		bpf_csum_update(skb, untracked);
 	return 0;
