@@ -3,7 +3,8 @@
 //! still sums their bytes, however the cast cut and renumbered them: the receiving kernel trusts
 //! it, and drops a datagram whose skb->csum is wrong as a checksum error.
 //!
-//! cam [vx0 -- c0, checksummed in software] -- u0|vx0 [edge: cast on vx0] o1..o3|r0 -- rx1..rx3
+//! cam [vx0 -- c0, checksummed in software] -- u0|vx0 [edge: cast on vx0] o1..o4|r0 -- rx1..rx4
+//! (o4 through NAT)
 //! The edge checks the outer UDP checksum of the VXLAN frames and converts it to
 //! CHECKSUM_COMPLETE for the inner frames, which the cast reads on vx0. A probe at tc ingress of
 //! each receiver (tests/probe/csum.bpf.c) compares every frame's skb->csum with its bytes.
@@ -80,10 +81,19 @@ fn edited_copies_of_checksum_complete_frames_keep_a_right_skb_csum() {
         big_rcvbuf(&s);
         sockets.push(s);
     }
+    // o4 is a NAT output: a consumer at its own address, MAC and port.
+    let nat = Netns::new("rx4");
+    veth(&edge, "o4", &nat, "r0");
+    nat.ip("addr add 10.209.3.4/24 dev r0");
+    let s = nat.udp("10.209.3.4:6000");
+    big_rcvbuf(&s);
+    sockets.push(s);
+    let nat_out = format!("o4:all,dst=10.209.3.4:6000,mac={}", nat.mac("r0"));
+    let rx: Vec<Netns> = rx.into_iter().chain([nat]).collect();
     let probes: Vec<_> = rx.iter().map(start_probe).collect();
     let mut cast = Proc::spawn({
         let mut c = edge.cmd(bin());
-        c.args(["cast", "vx0", "--to", "o1", "--to", "o2:nonref=0.5", "--port", "5000"]);
+        c.args(["cast", "vx0", "--to", "o1", "--to", "o2:nonref=0.5", "--to", &nat_out, "--port", "5000"]);
         c
     });
     cast.wait_for("Ctrl-C to stop", Duration::from_secs(20));
@@ -128,22 +138,25 @@ fn edited_copies_of_checksum_complete_frames_keep_a_right_skb_csum() {
     stop_cast(cast);
     // Nothing the cast sent was lost: a receiver drops a datagram whose checksum state is wrong.
     for (i, n) in got.iter().enumerate() {
-        assert_eq!(stats[0]["outputs"][i]["packets"], *n as u64, "o{}: {stats}", i + 1);
+        let name = format!("o{}", i + 1);
+        let out = stats[0]["outputs"].as_array().unwrap().iter().find(|o| o["interface"] == name.as_str());
+        assert_eq!(out.unwrap()["packets"], *n as u64, "{name}: {stats}");
     }
 
     // Every output got datagrams; the edited ones less of the stream, o3 from a keyframe on.
-    assert_eq!(got[0], sent, "{got:?}");
-    assert_eq!(bytes[0], clip.len(), "{bytes:?}");
+    assert!(got[0] == sent && got[3] == sent, "{got:?}");
+    assert!(bytes[0] == clip.len() && bytes[3] == clip.len(), "{bytes:?}");
     assert!(bytes[1] < bytes[0] && got[2] > 0 && bytes[2] < bytes[1], "{got:?} datagrams, {bytes:?} bytes");
     for (i, (other, right, wrong, too_long)) in counts.iter().enumerate() {
         assert_eq!(*too_long, 0, "o{}", i + 1);
         // The probe saw every datagram. Copies the cast shortened leave with CHECKSUM_NONE (the
-        // kernel's trim drops the sum), the others keep CHECKSUM_COMPLETE: all of o1's, and
-        // o2's and o3's that were renumbered in place (else this test proves nothing).
+        // kernel's trim drops the sum), the others keep CHECKSUM_COMPLETE: all of o1's and o4's
+        // (headers rewritten), and o2's and o3's that were renumbered in place (else this test
+        // proves nothing).
         assert_eq!(other + right + wrong, got[i] as u64, "o{}", i + 1);
         assert!(*right > 0, "o{}: no frame was CHECKSUM_COMPLETE ({other} others)", i + 1);
-        if i == 0 {
-            assert_eq!(*other, 0, "o1 is not edited");
+        if i == 0 || i == 3 {
+            assert_eq!(*other, 0, "o{} is never shortened", i + 1);
         }
         assert_eq!(*wrong, 0, "o{}: {wrong} frames with a wrong skb->csum ({right} right)", i + 1);
     }
