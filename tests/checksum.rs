@@ -100,7 +100,19 @@ fn edited_copies_of_checksum_complete_frames_keep_a_right_skb_csum() {
 
     let clip = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.ts")).unwrap();
     let tx = cam.udp("10.209.2.1:4000");
-    let dgrams: Vec<&[u8]> = clip.chunks(7 * 188).collect();
+    // RTP in front of the TS packets: the outputs that leave datagrams out renumber it too.
+    let dgrams: Vec<Vec<u8>> = clip
+        .chunks(7 * 188)
+        .enumerate()
+        .map(|(i, ts)| {
+            let mut d = vec![0x80, 33];
+            d.extend_from_slice(&(i as u16).to_be_bytes());
+            d.extend_from_slice(&(i as u32 * 3600).to_be_bytes());
+            d.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+            d.extend_from_slice(ts);
+            d
+        })
+        .collect();
     let sent = dgrams.len();
     for (i, d) in dgrams.iter().enumerate() {
         if i == sent / 3 {
@@ -127,6 +139,21 @@ fn edited_copies_of_checksum_complete_frames_keep_a_right_skb_csum() {
         })
         .collect();
     let got: Vec<Vec<Vec<u8>>> = sockets.iter().map(drain).collect();
+    // Each output's RTP numbering has no gap (the ones that left datagrams out renumbered it);
+    // o3's from its first video on (while it waits for a keyframe, its emptied datagrams are
+    // not counted: a known limit).
+    let seq = |d: &Vec<u8>| u16::from_be_bytes([d[2], d[3]]);
+    let has_video =
+        |d: &Vec<u8>| d[12..].chunks(188).any(|p| ((p[1] as u16 & 0x1f) << 8 | p[2] as u16) == 0x100);
+    for (i, g) in got.iter().enumerate() {
+        let from = if i == 2 { g.iter().position(has_video).expect("o3 got video") } else { 0 };
+        let gaps: Vec<(u16, u16)> = g[from..]
+            .windows(2)
+            .map(|w| (seq(&w[0]), seq(&w[1])))
+            .filter(|(a, b)| *b != a.wrapping_add(1))
+            .collect();
+        assert!(gaps.is_empty(), "o{}: RTP gaps {gaps:?} in {} datagrams", i + 1, g.len() - from);
+    }
     let bytes: Vec<usize> = got.iter().map(|g| g.iter().map(Vec::len).sum()).collect();
     let got: Vec<usize> = got.iter().map(Vec::len).collect();
     let stats = run({
@@ -145,7 +172,8 @@ fn edited_copies_of_checksum_complete_frames_keep_a_right_skb_csum() {
 
     // Every output got datagrams; the edited ones less of the stream, o3 from a keyframe on.
     assert!(got[0] == sent && got[3] == sent, "{got:?}");
-    assert!(bytes[0] == clip.len() && bytes[3] == clip.len(), "{bytes:?}");
+    let stream: usize = dgrams.iter().map(Vec::len).sum();
+    assert!(bytes[0] == stream && bytes[3] == stream, "{bytes:?}");
     assert!(bytes[1] < bytes[0] && got[2] > 0 && bytes[2] < bytes[1], "{got:?} datagrams, {bytes:?} bytes");
     for (i, (other, right, wrong, too_long)) in counts.iter().enumerate() {
         assert_eq!(*too_long, 0, "o{}", i + 1);
