@@ -70,7 +70,13 @@ fn a_clip_arrives_byte_identical_and_in_real_time() {
         let out = clip.with_file_name(format!("recv-{rtp}.ts"));
         let args: &[&str] = if rtp { &["--rtp"] } else { &[] };
         let (report, summary, took) = send_to_recv(&tx, &rx, &clip, args, &out);
-        assert!(std::fs::read(&out).unwrap() == data, "rtp={rtp}: the capture is the file, byte for byte");
+        let got = std::fs::read(&out).unwrap();
+        assert!(
+            got == data,
+            "rtp={rtp}: the capture ({} bytes) is not the file ({} bytes), byte for byte: recv {report}, send {summary}",
+            got.len(),
+            data.len()
+        );
         let datagrams = data.len().div_ceil(1316) as u64;
         assert_eq!(report["datagrams"].as_u64().unwrap(), datagrams);
         assert_eq!(summary["datagrams"].as_u64().unwrap(), datagrams);
