@@ -191,11 +191,6 @@ static __always_inline void empty_keep_pcr(struct ts_buf *b)
 		b->b[j] = 0xff;
 }
 
-static __always_inline __u32 csum_word_diff(__u32 from, __u32 to, __u32 acc)
-{
-	return bpf_csum_diff(&from, 4, &to, 4, acc);
-}
-
 /* Ones' complement addition of two partial sums (__wsum). */
 static __always_inline __u32 csum_add32(__u32 a, __u32 b)
 {
@@ -203,11 +198,18 @@ static __always_inline __u32 csum_add32(__u32 a, __u32 b)
 	return a + (a < b);
 }
 
+/* acc plus the change of a word from `from` to `to`, as bpf_csum_diff would add it, without a
+ * helper call (it runs for every renumbered TS packet). */
+static __always_inline __u32 csum_word_diff(__u32 from, __u32 to, __u32 acc)
+{
+	return csum_add32(csum_add32(acc, ~from), to);
+}
+
 /* How a checksum field's own bytes change when a replace helper accounts for a 16-bit field
  * going from `from` to `to`: by the negation of that difference. */
 static __always_inline __u32 field_change(__u16 from, __u16 to)
 {
-	return ~csum_add32(~(__u32)from, to);
+	return ~csum_word_diff(from, to, 0);
 }
 
 /*
