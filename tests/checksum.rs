@@ -5,6 +5,8 @@
 //!
 //! cam [vx0 -- c0, checksummed in software] -- u0|vx0 [edge: cast on vx0] o1..o4|r0 -- rx1..rx4
 //! (o4 through NAT)
+//! With a UDP checksum the payload's changes and the checksum field's cancel in skb->csum; without
+//! one (SO_NO_CHECK), skb->csum must follow the payload's changes alone: both are tested.
 //! The edge checks the outer UDP checksum of the VXLAN frames and converts it to
 //! CHECKSUM_COMPLETE for the inner frames, which the cast reads on vx0. A probe at tc ingress of
 //! each receiver (tests/probe/csum.bpf.c) compares every frame's skb->csum with its bytes.
@@ -26,8 +28,8 @@ const CAM_IP: &str = "10.209.1.1";
 const EDGE_IP: &str = "10.209.1.2";
 
 /// The probe's counts at one receiver: frames without CHECKSUM_COMPLETE, with a right and a
-/// wrong skb->csum, and too long to check.
-type Counts = (u64, u64, u64, u64);
+/// wrong skb->csum, too long to check, and without a UDP checksum.
+type Counts = (u64, u64, u64, u64, u64);
 
 /// Loads the probe at tc ingress of r0 in `rx` on a thread of its own, which keeps it attached
 /// until told to stop and then returns its counts.
@@ -44,7 +46,7 @@ fn start_probe(rx: &Netns) -> (mpsc::Sender<()>, std::thread::JoinHandle<anyhow:
         ready_tx.send(()).unwrap();
         let _ = stop_rx.recv();
         let bss = skel.maps.bss_data.as_deref().context("probe bss")?;
-        Ok((bss.not_complete, bss.complete_right, bss.complete_wrong, bss.too_long))
+        Ok((bss.not_complete, bss.complete_right, bss.complete_wrong, bss.too_long, bss.udp_csum_zero))
     });
     if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
         panic!("the probe did not start: {:?}", handle.join().unwrap().err());
@@ -55,6 +57,17 @@ fn start_probe(rx: &Netns) -> (mpsc::Sender<()>, std::thread::JoinHandle<anyhow:
 #[test]
 fn edited_copies_of_checksum_complete_frames_keep_a_right_skb_csum() {
     require_root!();
+    complete_frames(true);
+}
+
+#[test]
+fn edited_copies_of_checksum_complete_frames_without_a_udp_checksum_keep_a_right_skb_csum() {
+    require_root!();
+    complete_frames(false);
+}
+
+/// Casts the clip, in CHECKSUM_COMPLETE frames whose datagrams carry a UDP checksum or not.
+fn complete_frames(udp_checksum: bool) {
     let cam = Netns::new("cam");
     let edge = Netns::new("edge");
     veth(&cam, "c0", &edge, "u0");
@@ -100,6 +113,9 @@ fn edited_copies_of_checksum_complete_frames_keep_a_right_skb_csum() {
 
     let clip = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.ts")).unwrap();
     let tx = cam.udp("10.209.2.1:4000");
+    if !udp_checksum {
+        no_udp_checksum(&tx);
+    }
     // RTP in front of the TS packets: the outputs that leave datagrams out renumber it too.
     let dgrams: Vec<Vec<u8>> = clip
         .chunks(7 * 188)
@@ -175,8 +191,10 @@ fn edited_copies_of_checksum_complete_frames_keep_a_right_skb_csum() {
     let stream: usize = dgrams.iter().map(Vec::len).sum();
     assert!(bytes[0] == stream && bytes[3] == stream, "{bytes:?}");
     assert!(bytes[1] < bytes[0] && got[2] > 0 && bytes[2] < bytes[1], "{got:?} datagrams, {bytes:?} bytes");
-    for (i, (other, right, wrong, too_long)) in counts.iter().enumerate() {
+    for (i, (other, right, wrong, too_long, no_csum)) in counts.iter().enumerate() {
         assert_eq!(*too_long, 0, "o{}", i + 1);
+        let want_no_csum = if udp_checksum { 0 } else { got[i] as u64 };
+        assert_eq!(*no_csum, want_no_csum, "o{}: datagrams without a UDP checksum", i + 1);
         // The probe saw every datagram. Copies the cast shortened leave with CHECKSUM_NONE (the
         // kernel's trim drops the sum), the others keep CHECKSUM_COMPLETE: all of o1's and o4's
         // (headers rewritten), and o2's and o3's that were renumbered in place (else this test
@@ -188,4 +206,21 @@ fn edited_copies_of_checksum_complete_frames_keep_a_right_skb_csum() {
         }
         assert_eq!(*wrong, 0, "o{}: {wrong} frames with a wrong skb->csum ({right} right)", i + 1);
     }
+}
+
+/// Sends without a UDP checksum (the field 0), as some encoders do.
+fn no_udp_checksum(s: &std::net::UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket and an int option.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_NO_CHECK,
+            &on as *const _ as *const libc::c_void,
+            std::mem::size_of_val(&on) as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_NO_CHECK: {}", std::io::Error::last_os_error());
 }

@@ -414,6 +414,16 @@ static __always_inline int restore(struct __sk_buff *skb, struct dgram *d, struc
 	return 0;
 }
 
+/*
+ * How to store a change to the UDP datagram outside the edit pass. With a UDP checksum, the
+ * checksum field is replaced too (untracked by the helper), and the two changes cancel in
+ * skb->csum: untracked. Without one, skb->csum (CHECKSUM_COMPLETE) must follow the store.
+ */
+static __always_inline __u64 csum_track(const struct dgram *d)
+{
+	return d->csum ? 0 : BPF_F_RECOMPUTE_CSUM;
+}
+
 /* Numbers the RTP sequence as the output's class sends it: without the datagrams it emptied. */
 static __always_inline int set_rtp_seq(struct __sk_buff *skb, struct dgram *d, __u16 seq)
 {
@@ -426,7 +436,7 @@ static __always_inline int set_rtp_seq(struct __sk_buff *skb, struct dgram *d, _
 	if (d->csum &&
 	    bpf_l4_csum_replace(skb, d->udp_off + 6, from, to, BPF_F_MARK_MANGLED_0 | 2))
 		return -1;
-	if (bpf_skb_store_bytes(skb, d->udp_off + sizeof(struct udphdr) + 2, &to, 2, 0))
+	if (bpf_skb_store_bytes(skb, d->udp_off + sizeof(struct udphdr) + 2, &to, 2, csum_track(d)))
 		return -1;
 	d->cur_seq = seq;
 	return 0;
@@ -470,7 +480,7 @@ static __always_inline int set_destination(struct __sk_buff *skb, struct dgram *
 		if (d->csum &&
 		    bpf_l4_csum_replace(skb, d->udp_off + 6, d->cur_dport, dport, BPF_F_MARK_MANGLED_0 | 2))
 			return -1;
-		if (bpf_skb_store_bytes(skb, d->udp_off + 2, &dport, 2, 0))
+		if (bpf_skb_store_bytes(skb, d->udp_off + 2, &dport, 2, csum_track(d)))
 			return -1;
 		d->cur_dport = dport;
 	}

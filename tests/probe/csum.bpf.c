@@ -20,6 +20,7 @@ __u64 not_complete; /* frames with another checksum state */
 __u64 complete_right;
 __u64 complete_wrong;
 __u64 too_long;       /* not checked */
+__u64 udp_csum_zero;  /* frames whose UDP checksum field is 0 (none), as IPv4 without options */
 
 struct chunk {
 	__u8 b[2 * CHUNK + 4];
@@ -48,6 +49,10 @@ int csum_probe(struct __sk_buff *skb)
 
 	if (!c)
 		return TC_ACT_OK;
+	__u16 udp_csum = 1;
+
+	if (!bpf_skb_load_bytes(skb, ETH_HLEN + 20 + 6, &udp_csum, 2) && udp_csum == 0)
+		__sync_fetch_and_add(&udp_csum_zero, 1);
 	if (BPF_CORE_READ_BITFIELD(k, ip_summed) != CHECKSUM_COMPLETE) {
 		__sync_fetch_and_add(&not_complete, 1);
 		return TC_ACT_OK;
