@@ -180,17 +180,6 @@ __noinline __u32 pmt_video(struct ts_buf *b)
 	return b ? psi_pmt_video(b->b) : 0;
 }
 
-/* A packet whose payload is dropped but which carries a PCR keeps only its adaptation field. */
-static __always_inline void empty_keep_pcr(struct ts_buf *b)
-{
-	b->b[1] &= ~0x40;                         /* no payload, so no unit start */
-	b->b[3] = (b->b[3] & 0xcf) | 0x20;        /* adaptation field only */
-	b->b[4] = TS_SIZE - 5;
-	b->b[5] &= 0x90;                          /* discontinuity and PCR flags */
-	for (int j = 12; j < TS_SIZE; j++)        /* after the PCR: stuffing */
-		b->b[j] = 0xff;
-}
-
 /* Ones' complement addition of two partial sums (__wsum). */
 static __always_inline __u32 csum_add32(__u32 a, __u32 b)
 {
@@ -213,18 +202,59 @@ static __always_inline __u32 field_change(__u16 from, __u16 to)
 }
 
 /*
- * One TS packet of an edit: moves it to its place (e->w), cuts it out if its prio is below
- * e->cut (a PCR packet is emptied instead), renumbers a video continuity counter. A global
- * function, so the verifier checks it once however many packets a datagram holds.
+ * The edit works on the frame in place, with direct packet access: a helper call per TS packet
+ * (load, store, checksum) cost more than the work (with return-thunk mitigations, each return
+ * is a mispredicted branch). The writes do not tell skb->csum: apply_level does, from acc.
  */
-__noinline int edit_packet(struct __sk_buff *skb, struct dgram *d, struct ts_buf *b,
-			   struct edit *e, __u32 i)
+
+/* The ones' complement sum of a TS packet, as bpf_csum_diff would add it. */
+static __always_inline __u32 ts_sum(const __u8 *p)
 {
+	__u64 s = 0;
+
+#pragma unroll
+	for (int k = 0; k < TS_SIZE / 4; k++)
+		s += ((const __u32 *)p)[k];
+	s = (s & 0xffffffff) + (s >> 32);
+	return csum_add32(s, s >> 32);
+}
+
+/* Copies a TS packet to its new place (never overlapping: places are whole packets apart). */
+static __always_inline void ts_copy(__u8 *to, const __u8 *from)
+{
+#pragma unroll
+	for (int k = 0; k < TS_SIZE / 8; k++)
+		((__u64 *)to)[k] = ((const __u64 *)from)[k];
+	((__u32 *)to)[TS_SIZE / 4 - 1] = ((const __u32 *)from)[TS_SIZE / 4 - 1];
+}
+
+/* A packet whose payload is dropped but which carries a PCR keeps only its adaptation field. */
+static __always_inline void empty_keep_pcr(__u8 *p)
+{
+	p[1] &= ~0x40;                            /* no payload, so no unit start */
+	p[3] = (p[3] & 0xcf) | 0x20;              /* adaptation field only */
+	p[4] = TS_SIZE - 5;
+	p[5] &= 0x90;                             /* discontinuity and PCR flags */
+#pragma unroll
+	for (int k = 3; k < TS_SIZE / 4; k++)     /* after the PCR (bytes 6-11): stuffing */
+		((__u32 *)p)[k] = 0xffffffff;
+}
+
+/*
+ * One TS packet of an edit: moves it to its place (e->w), cuts it out if its prio is below
+ * e->cut (a PCR packet is emptied instead), renumbers a video continuity counter; e->acc sums
+ * how the payload's bytes changed. A global function, so the verifier checks it once however
+ * many packets a datagram holds.
+ */
+__noinline int edit_packet(struct __sk_buff *skb, struct dgram *d, struct edit *e, __u32 i)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
 	__u32 src, dst, hdr, new_hdr, w;
+	__u8 *sp, *dp;
 	__u16 prio;
 	__u8 fl, cc;
 
-	if (!d || !b || !e)
+	if (!d || !e)
 		return -1;
 	i &= TS_PER_DGRAM - 1;
 	prio = d->prio[(i + e->virt) & (2 * TS_PER_DGRAM - 1)];
@@ -235,13 +265,14 @@ __noinline int edit_packet(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 		return 0;
 	src = d->ts_off + (d->pos[i] & (TS_PER_DGRAM - 1)) * TS_SIZE;
 	dst = d->ts_off + w * TS_SIZE;
+	sp = data + (src & 0x3fff); /* bounded for the verifier */
+	dp = data + (dst & 0x3fff);
+	if ((void *)(sp + TS_SIZE) > end || (void *)(dp + TS_SIZE) > end)
+		return -1;
 	if (!(fl & TSF_VIDEO)) {
 		/* Never dropped, never renumbered: only moved. */
-		if (src != dst) {
-			if (bpf_skb_load_bytes(skb, src, b, TS_SIZE) ||
-			    bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
-				return -1;
-		}
+		if (sp != dp)
+			ts_copy(dp, sp);
 		d->pos[i] = w;
 		e->w = w + 1;
 		return 0;
@@ -253,45 +284,34 @@ __noinline int edit_packet(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 		cc = CC_VALID | ((cc + 1) & 0x0f);
 	e->cc = cc;
 	if (prio < e->cut && !(fl & TSF_AFONLY)) {
-		if (bpf_skb_load_bytes(skb, src, b, TS_SIZE))
-			return -1;
-		e->acc = bpf_csum_diff((void *)b, TS_SIZE, 0, 0, e->acc);
+		e->acc = csum_add32(e->acc, ~ts_sum(sp));
 		/* An output waiting for a keyframe gets nothing of the video PID before it:
 		 * its first packet there starts the counter. */
 		if (!(fl & TSF_PCR) || e->waiting) {
 			d->flags[i] = fl | TSF_GONE;
 			return 0;
 		}
-		empty_keep_pcr(b);
+		if (sp != dp)
+			ts_copy(dp, sp);
+		empty_keep_pcr(dp);
+		dp[3] = (dp[3] & 0xf0) | (cc & 0x0f); /* no payload: the last counter */
+		e->acc = csum_add32(e->acc, ts_sum(dp));
 		d->flags[i] = fl | TSF_AFONLY;
-		b->b[3] = (b->b[3] & 0xf0) | (cc & 0x0f); /* no payload: the last counter */
-		e->acc = bpf_csum_diff(0, 0, (void *)b, TS_SIZE, e->acc);
-		if (bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
-			return -1;
 		d->pos[i] = w;
 		e->w = w + 1;
 		return 0;
 	}
-	if (src != dst) {
-		if (bpf_skb_load_bytes(skb, src, b, TS_SIZE))
-			return -1;
-		__builtin_memcpy(&hdr, b->b, 4);
-		b->b[3] = (b->b[3] & 0xf0) | (cc & 0x0f);
-		__builtin_memcpy(&new_hdr, b->b, 4);
+	/* The new header is made in a register: reading back a word just written in part
+	 * stalls the store forwarding. */
+	hdr = *(__u32 *)sp;
+	new_hdr = hdr;
+	((__u8 *)&new_hdr)[3] = (((__u8 *)&hdr)[3] & 0xf0) | (cc & 0x0f);
+	if (sp != dp)
+		ts_copy(dp, sp);
+	if (new_hdr != hdr || sp != dp)
+		*(__u32 *)dp = new_hdr;
+	if (new_hdr != hdr)
 		e->acc = csum_word_diff(hdr, new_hdr, e->acc);
-		if (bpf_skb_store_bytes(skb, dst, b, TS_SIZE, BPF_F_RECOMPUTE_CSUM))
-			return -1;
-	} else {
-		if (bpf_skb_load_bytes(skb, src, &hdr, 4))
-			return -1;
-		new_hdr = hdr;
-		((__u8 *)&new_hdr)[3] = (((__u8 *)&hdr)[3] & 0xf0) | (cc & 0x0f);
-		if (new_hdr != hdr) {
-			e->acc = csum_word_diff(hdr, new_hdr, e->acc);
-			if (bpf_skb_store_bytes(skb, src, &new_hdr, 4, BPF_F_RECOMPUTE_CSUM))
-				return -1;
-		}
-	}
 	d->pos[i] = w;
 	e->w = w + 1;
 	return 0;
@@ -301,13 +321,13 @@ __noinline int edit_packet(struct __sk_buff *skb, struct dgram *d, struct ts_buf
  * Edits the datagram: every TS packet through edit_packet, then shrinks the datagram and fixes
  * the IP and UDP lengths and checksums. Returns 0, or -1 on error.
  */
-__noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf *b,
-			   struct cast_flow *f, struct edit *e)
+__noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct cast_flow *f,
+			   struct edit *e)
 {
 	__u32 w, acc, removed, cut, count, untracked = 0;
 	__u8 *ccp, cc;
 
-	if (!d || !b || !f || !e)
+	if (!d || !f || !e)
 		return -1;
 	cut = e->cut;
 	count = e->count;
@@ -319,7 +339,7 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 	for (__u32 i = 0; i < TS_PER_DGRAM; i++) {
 		if (i >= d->n_orig)
 			break;
-		if (edit_packet(skb, d, b, e, i))
+		if (edit_packet(skb, d, e, i))
 			return -1;
 	}
 	w = e->w;
@@ -374,15 +394,18 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct ts_buf
 		if (bpf_skb_store_bytes(skb, d->udp_off + 4, &new_udp, 2, BPF_F_RECOMPUTE_CSUM))
 			return -1;
 	}
+	/* edit_packet wrote the payload untracked, which changed its sum by acc; the UDP
+	 * checksum field, where there is one, changes by the opposite: the two cancel. */
 	if (d->csum && acc) {
 		if (bpf_l4_csum_replace(skb, d->udp_off + 6, 0, acc, BPF_F_MARK_MANGLED_0))
 			return -1;
-		untracked = csum_add32(untracked, ~acc);
+	} else if (acc) {
+		untracked = csum_add32(untracked, acc);
 	}
 	/* With CHECKSUM_COMPLETE (some NICs, a decapsulated tunnel), skb->csum must also follow
-	 * the checksum fields, which the replace helpers write without telling it (everything
-	 * else here tells it); receivers drop a datagram whose skb->csum is wrong as a checksum
-	 * error. Other frames: -ENOTSUPP, nothing to do. */
+	 * the untracked writes: the payload's, and the checksum fields, which the replace helpers
+	 * write without telling it (the stores above tell it). Receivers drop a datagram whose
+	 * skb->csum is wrong as a checksum error. Other frames: -ENOTSUPP, nothing to do. */
 	if (untracked)
 		bpf_csum_update(skb, untracked);
 	return 0;
@@ -755,7 +778,7 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	if (d->joining && d->editable && d->level && restore(skb, d, sc))
 		return TC_ACT_SHOT;
 	if (d->editable && e->cut > d->level) {
-		if (apply_level(skb, d, &sc->b, f, e))
+		if (apply_level(skb, d, f, e))
 			return TC_ACT_SHOT; /* the datagram is in an unknown state: send no more */
 		d->frames_sent = 0;
 		for (__u32 k = 0; k < TS_PER_DGRAM; k++) {
