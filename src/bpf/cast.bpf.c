@@ -364,8 +364,8 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct cast_f
 		 * bytes of cut packets. */
 		if (bpf_skb_change_tail(skb, d->ts_off + w * TS_SIZE, 0))
 			return -1;
-		if (!w)
-			return 0; /* empty: this level sends nothing */
+		if (!w && !e->waiting)
+			return 0; /* empty: this level sends nothing (a waiting output may: fan_one) */
 		if (bpf_skb_load_bytes(skb, d->udp_off + 4, &old_udp, 2))
 			return -1;
 		new_udp = bpf_htons(bpf_ntohs(old_udp) - cut_bytes);
@@ -747,7 +747,7 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 {
 	struct cast_ostat *st;
 	struct edit *e;
-	__u32 slot, waiting, capped, class, skip, sent, hub, flags;
+	__u32 slot, waiting, capped, class, skip, fill, sent, hub, flags;
 	long err;
 
 	if (!o || !d || !sc || !f)
@@ -793,7 +793,11 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	hub = o->flags & CAST_OUT_HUB;
 	slot = o->slot;
 	st = hub ? NULL : bpf_map_lookup_elem(&cast_ostats, &slot);
-	if (!d->n_ts || skip) {
+	/* An output waiting for a keyframe numbers RTP as its class does, which counts only the
+	 * datagrams the class emptied: one the class sent (or any, while no member sends) reaches
+	 * it too, emptied down to its RTP header if need be, so that its receiver sees no gap. */
+	fill = d->rtp && e->waiting && d->editable && !(d->skipped & (1 << class));
+	if ((!d->n_ts && !fill) || skip) {
 		/* Emptied for this class: counted once, so its RTP receivers see no gap. */
 		if (d->rtp && !e->waiting && !(d->skipped & (1 << class))) {
 			f->rtp_skip[class]++;
