@@ -308,10 +308,10 @@ __noinline int edit_packet(struct __sk_buff *skb, struct dgram *d, struct edit *
 	((__u8 *)&new_hdr)[3] = (((__u8 *)&hdr)[3] & 0xf0) | (cc & 0x0f);
 	if (sp != dp)
 		ts_copy(dp, sp);
-	if (new_hdr != hdr || sp != dp)
+	if (new_hdr != hdr) {
 		*(__u32 *)dp = new_hdr;
-	if (new_hdr != hdr)
 		e->acc = csum_word_diff(hdr, new_hdr, e->acc);
+	}
 	d->pos[i] = w;
 	e->w = w + 1;
 	return 0;
@@ -364,8 +364,8 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct cast_f
 		 * bytes of cut packets. */
 		if (bpf_skb_change_tail(skb, d->ts_off + w * TS_SIZE, 0))
 			return -1;
-		if (!w && !e->waiting)
-			return 0; /* empty: this level sends nothing (a waiting output may: fan_one) */
+		if (!w && !(e->waiting && d->rtp))
+			return 0; /* empty: sent only to keep a waiting output's RTP numbering (fan_one) */
 		if (bpf_skb_load_bytes(skb, d->udp_off + 4, &old_udp, 2))
 			return -1;
 		new_udp = bpf_htons(bpf_ntohs(old_udp) - cut_bytes);
