@@ -63,7 +63,7 @@ fn outputs_change_while_untouched_ones_lose_nothing() {
     }
     assert_eq!(outs[2]["policy"], "key");
     assert_eq!(outs[3]["policy"], "all");
-    drop(cast);
+    t.stop_clean(cast);
 }
 
 #[test]
@@ -85,7 +85,7 @@ fn a_new_output_starts_at_a_keyframe_and_decodes() {
         std::thread::sleep(Duration::from_micros(800));
     }
     std::thread::sleep(Duration::from_millis(300));
-    drop(cast);
+    t.stop_clean(cast);
     let first = drain(&rx[0]).concat();
     assert!(first == ts, "o1 got the whole clip");
     video::assert_joins_cleanly(&clip, &drain(&rx[1]).concat(), "late-join.ts");
@@ -131,7 +131,7 @@ fn nat_outputs_reach_plain_sockets_at_their_own_addresses() {
         );
         assert_eq!(stats[0]["outputs"][i]["packets"].as_u64().unwrap(), sent as u64);
     }
-    drop(cast);
+    t.stop_clean(cast);
 }
 
 #[test]

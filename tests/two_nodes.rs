@@ -66,8 +66,10 @@ fn a_tunnel_output_feeds_a_second_nodes_cast() {
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    drop(node1_cast);
-    drop(node2_cast);
+    // Stopped, not killed: a killed cast leaves its lock file, which a later namespace that
+    // gets the same inode would find as its own.
+    common::control::stop_cast(node1_cast);
+    common::control::stop_cast(node2_cast);
     let dir = clip.parent().unwrap().join("two-nodes");
     std::fs::create_dir_all(&dir).unwrap();
     for (sock, (who, level)) in
