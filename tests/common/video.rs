@@ -22,6 +22,10 @@ pub fn clip(name: &str, args: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ebpf-cast-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.ts"));
+    // One encoder per clip: tests running in parallel wait for it, rather than each renaming its
+    // own encoding over a file another test may be reading or sending.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = MAKING.lock().unwrap_or_else(|p| p.into_inner());
     if !path.exists() {
         let thread = format!("{:?}", std::thread::current().id()).replace(|c: char| !c.is_ascii_digit(), "");
         let part = dir.join(format!("{name}.{thread}.part"));
