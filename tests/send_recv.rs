@@ -73,9 +73,10 @@ fn a_clip_arrives_byte_identical_and_in_real_time() {
         let got = std::fs::read(&out).unwrap();
         assert!(
             got == data,
-            "rtp={rtp}: the capture ({} bytes) is not the file ({} bytes), byte for byte: recv {report}, send {summary}",
+            "rtp={rtp}: the capture ({} bytes) is not the file ({} bytes), byte for byte: {}; recv {report}, send {summary}",
             got.len(),
-            data.len()
+            data.len(),
+            first_difference(&got, &data, &clip)
         );
         let datagrams = data.len().div_ceil(1316) as u64;
         assert_eq!(report["datagrams"].as_u64().unwrap(), datagrams);
@@ -89,6 +90,33 @@ fn a_clip_arrives_byte_identical_and_in_real_time() {
         assert!((3.6..=4.4).contains(&span), "rtp={rtp}: a 4 s clip arrived over {span:.2} s");
         assert!(took.as_secs_f64() >= 3.6, "rtp={rtp}: sending a 4 s clip took {:.2} s", took.as_secs_f64());
     }
+}
+
+/// Where a capture first differs from the file it should equal, by datagram and TS packet, and
+/// whether the file on disk still holds what the test read before sending.
+fn first_difference(got: &[u8], want: &[u8], clip: &std::path::Path) -> String {
+    let Some(at) = got.iter().zip(want).position(|(a, b)| a != b) else {
+        return format!("one is a prefix of the other, from byte {}", got.len().min(want.len()));
+    };
+    let count = got.iter().zip(want).filter(|(a, b)| a != b).count();
+    let (packet, start) = (at / 188, at / 188 * 188);
+    let show = |d: &[u8]| format!("{:02x?}", &d[start..(start + 16).min(d.len())]);
+    let on_disk = std::fs::read(clip).map_or("unreadable".into(), |d| {
+        if d == want {
+            "unchanged".to_string()
+        } else if d == got {
+            "now equal to the capture".to_string()
+        } else {
+            "changed".to_string()
+        }
+    });
+    format!(
+        "{count} bytes differ, the first at byte {at} (datagram {}, TS packet {packet}): capture {} file {}; the \
+         file on disk is {on_disk}",
+        at / 1316,
+        show(got),
+        show(want)
+    )
 }
 
 #[test]
@@ -161,8 +189,9 @@ fn multicast_reaches_a_receiver_that_joined_the_group() {
     let got = std::fs::read(&out).unwrap();
     assert!(
         got == data,
-        "the multicast capture ({} bytes) is the file ({} bytes), byte for byte",
+        "the multicast capture ({} bytes) is not the file ({} bytes), byte for byte: {}",
         got.len(),
-        data.len()
+        data.len(),
+        first_difference(&got, &data, &clip)
     );
 }
