@@ -11,6 +11,7 @@ use crate::{
     hub::Hubs,
     kernel::attach::{self, AttachMode},
     kernel::backlog::{self, Backlog},
+    kernel::flow_limit::{self, FlowLimit},
     kernel::iface::Iface,
     kernel::installed,
     kernel::pins,
@@ -48,7 +49,10 @@ pub struct CastArgs {
     pub codec: Option<Codec>,
     #[command(flatten)]
     pub run: crate::kernel::attach::RunOpts,
-    /// Do not raise net.core.netdev_max_backlog for many outputs (only warn)
+    /// Change no system setting, only warn: by default the cast raises
+    /// net.core.netdev_max_backlog for many outputs, and turns on the kernel's flow limit
+    /// (net.core.flow_limit_cpu_bitmap) on the CPUs that RPS steers the input from, so that an
+    /// overloaded input leaves room in the backlog for the hubs' copies (both restored on exit)
     #[arg(long)]
     pub no_tune: bool,
     /// From this many outputs of one policy (without dst=), they get their copies through a
@@ -276,6 +280,7 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
         hub_min: args.hub_min,
     };
     let backlog = backlog::ensure(cfg.outputs.len(), !args.no_tune);
+    let flow_limit = flow_limit::ensure(&cfg.input.name, !args.no_tune);
     let mut obj = MaybeUninit::uninit();
     let mut caster = Caster::start(&cfg, &mut obj)?;
     let pinned = caster.pin(&cfg.name)?;
@@ -284,7 +289,7 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
         crate::metrics::serve(addr, std::sync::Arc::new(std::sync::Mutex::new(vec![me])))?;
     }
 
-    print_outputs(&cfg, args, caster.hook(), &backlog);
+    print_outputs(&cfg, args, caster.hook(), &backlog, &flow_limit);
     let input_index = cfg.input.index;
     let mut flows = crate::out::FlowWatch::default();
     stop.watch_until_stopped(
@@ -303,6 +308,7 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
     drop(pinned);
     drop(caster);
     drop(backlog);
+    drop(flow_limit);
     Ok(())
 }
 
@@ -345,13 +351,30 @@ fn refuse_running_instance(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn print_outputs(cfg: &CastConfig, args: &CastArgs, hook: attach::Hook, backlog: &Backlog) {
+fn print_outputs(
+    cfg: &CastConfig,
+    args: &CastArgs,
+    hook: attach::Hook,
+    backlog: &Backlog,
+    limit: &FlowLimit,
+) {
     let (inp, outputs) = (&cfg.input, &cfg.outputs);
-    let note = match backlog {
-        Backlog::Enough(_) => None,
-        Backlog::Raised(r) => Some(r.describe()),
-        Backlog::TooLow(msg) => Some(format!("warning: {msg}")),
-    };
+    let notes: Vec<String> = [
+        match backlog {
+            Backlog::Enough(_) => None,
+            Backlog::Raised(r) => Some(r.describe()),
+            Backlog::TooLow(msg) => Some(format!("warning: {msg}")),
+        },
+        match limit {
+            FlowLimit::Enough => None,
+            FlowLimit::Widened(w) => Some(w.describe()),
+            FlowLimit::Off(msg) => Some(format!("warning: {msg}")),
+        },
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let note = (!notes.is_empty()).then(|| notes.join("\n"));
     if args.run.json {
         let outs: Vec<_> = outputs
             .iter()

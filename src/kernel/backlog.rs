@@ -1,7 +1,7 @@
 //! The kernel's per-CPU input backlog (net.core.netdev_max_backlog) takes every copy sent to a
 //! veth whose peer does not run NAPI: one datagram to N outputs queues N copies at once, and
 //! copies over the limit are dropped silently. Raise the limit for the number of outputs.
-use std::{fs, path::Path};
+use super::sysctl;
 
 const SYSCTL: &str = "/proc/sys/net/core/netdev_max_backlog";
 const KERNEL_DEFAULT: u64 = 1000;
@@ -71,28 +71,12 @@ impl Drop for Raised {
     }
 }
 
-/// The limit now (of the host: see in_host_netns).
+/// The limit now (of the host).
 fn read() -> Option<u64> {
-    in_host_netns(|| fs::read_to_string(SYSCTL).ok()).flatten().and_then(|s| s.trim().parse().ok())
+    sysctl::read(SYSCTL).and_then(|s| s.parse().ok())
 }
 
 /// Sets the limit; false if it could not.
 fn write(limit: u64) -> bool {
-    in_host_netns(move || fs::write(SYSCTL, limit.to_string()).is_ok()) == Some(true)
-}
-
-/// The sysctl exists only in the initial network namespace: run `f` on a thread that has
-/// entered it (that of PID 1) when this process lives in another one.
-fn in_host_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    if Path::new(SYSCTL).exists() {
-        return Some(f());
-    }
-    std::thread::spawn(move || {
-        let ns = fs::File::open("/proc/1/ns/net").ok()?;
-        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
-        Some(f())
-    })
-    .join()
-    .ok()
-    .flatten()
+    sysctl::write(SYSCTL, limit.to_string())
 }

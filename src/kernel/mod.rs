@@ -1,10 +1,12 @@
 //! Everything that touches the kernel directly, below the commands: the generated skeletons
 //! (`skel`), attaching at ingress (`attach`) and finding what is attached (`installed`), the
 //! pins of running casts (`pins`), the checks before loading (`preflight`), the input backlog
-//! sysctl (`backlog`), interfaces (`iface`), and network namespaces (`netns` for `--netns`,
+//! sysctl (`backlog`), the flow limit for RPS-steered inputs (`flow_limit`), both through
+//! `sysctl`, interfaces (`iface`), and network namespaces (`netns` for `--netns`,
 //! `sandbox` for private ones).
 pub mod attach;
 pub mod backlog;
+pub mod flow_limit;
 pub mod iface;
 pub mod installed;
 pub mod netns;
@@ -12,3 +14,4 @@ pub mod pins;
 pub mod preflight;
 pub mod sandbox;
 pub mod skel;
+pub mod sysctl;

@@ -1,0 +1,34 @@
+//! Sysctls that exist only in the host's network namespace (net.core.*): read and written from
+//! a thread that has entered it when this process lives in another one.
+use std::{fs, path::Path};
+
+/// The value of `path` (under /proc/sys), trimmed.
+pub fn read(path: &'static str) -> Option<String> {
+    in_host_netns(move || fs::read_to_string(path).ok()).flatten().map(|s| s.trim().to_string())
+}
+
+/// Writes `value` to `path`; false if it could not.
+pub fn write(path: &'static str, value: String) -> bool {
+    in_host_netns(move || fs::write(path, value).is_ok()) == Some(true)
+}
+
+/// Runs `f` where net.core's host-only sysctls exist: here, or on a thread in the namespace
+/// this process started in (before `--netns`), or in that of PID 1 (under `ip netns exec`).
+fn in_host_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    const HOST_ONLY: &str = "/proc/sys/net/core/netdev_max_backlog";
+    if Path::new(HOST_ONLY).exists() {
+        return Some(f());
+    }
+    let started = super::netns::started_in().and_then(|f| f.try_clone().ok());
+    std::thread::spawn(move || {
+        let ns = match started {
+            Some(ns) => ns,
+            None => fs::File::open("/proc/1/ns/net").ok()?,
+        };
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+        Path::new(HOST_ONLY).exists().then(f)
+    })
+    .join()
+    .ok()
+    .flatten()
+}

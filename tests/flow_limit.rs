@@ -1,0 +1,76 @@
+//! A cast whose input RPS steers to other CPUs turns on the kernel's flow limit on the CPUs that
+//! steer it, for as long as it runs (a test binary of its own: the sysctl is the whole host's).
+mod common;
+
+use std::time::Duration;
+
+use common::{control::*, *};
+use ebpf_cast::kernel::flow_limit::Cpus;
+
+const SYSCTL: &str = "/proc/sys/net/core/flow_limit_cpu_bitmap";
+
+fn bitmap() -> Cpus {
+    Cpus::parse(&std::fs::read_to_string(SYSCTL).unwrap()).unwrap()
+}
+
+/// Puts the bitmap back as it was, also when the test fails with a cast killed.
+struct Restore(String);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = std::fs::write(SYSCTL, &self.0);
+    }
+}
+
+/// Starts `cast in0 --json ARGS` and returns it with its first event (the outputs and the note).
+fn start(e: &Edge, args: &[&str]) -> (Proc, serde_json::Value) {
+    let mut c = std::process::Command::new(bin());
+    c.args(["--netns", &e.edge.name, "cast", "in0", "--name", "cam1", "--json"]).args(args);
+    let mut p = Proc::spawn(c);
+    let seen = p.wait_for("\"event\":\"outputs\"", Duration::from_secs(20));
+    let line = seen.lines().last().unwrap().to_string();
+    (p, serde_json::from_str(&line).unwrap())
+}
+
+#[test]
+fn the_cpus_that_rps_steers_the_input_from_get_the_flow_limit_while_the_cast_runs() {
+    require_root!();
+    let ncpu = libbpf_rs::num_possible_cpus().unwrap();
+    assert!(ncpu >= 2, "RPS to another CPU needs two of them (this machine has {ncpu})");
+    let _restore = Restore(std::fs::read_to_string(SYSCTL).unwrap());
+    std::fs::write(SYSCTL, "0").unwrap();
+    let e = Edge::new(1, "10.211.0.1", "10.211.0.2");
+    // RPS steers the input to the last CPU: every other one steers it.
+    let last = ncpu - 1;
+    e.edge.sh(&format!("printf %x {} > /sys/class/net/in0/queues/rx-0/rps_cpus", 1u64 << last));
+    let steering = Cpus::parse(&format!("{:x}", (1u64 << last) - 1)).unwrap();
+
+    let (cast, first) = start(&e, &["--to", "o1"]);
+    assert_eq!(bitmap(), steering, "while the cast runs");
+    let note = first["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains(&format!("turned on the kernel's flow limit on CPU {}", steering.describe()))
+            && note.contains("restored on exit"),
+        "{first}"
+    );
+    e.stop_clean(cast);
+    assert!(bitmap().is_empty(), "restored when the cast stops");
+
+    // --no-tune: the same advice, and the setting untouched.
+    let (cast, first) = start(&e, &["--to", "o1", "--no-tune"]);
+    assert!(bitmap().is_empty(), "--no-tune changes nothing");
+    let note = first["note"].as_str().unwrap_or_default();
+    assert!(
+        note.starts_with(&format!("warning: RPS steers in0 from CPU {}", steering.describe()))
+            && note.contains(&format!("sysctl -w net.core.flow_limit_cpu_bitmap={}", steering.to_mask())),
+        "{first}"
+    );
+    e.stop_clean(cast);
+
+    // Without RPS there is nothing to steer: nothing is said or changed.
+    e.edge.sh("echo 0 > /sys/class/net/in0/queues/rx-0/rps_cpus");
+    let (cast, first) = start(&e, &["--to", "o1"]);
+    assert!(bitmap().is_empty());
+    assert!(first["note"].is_null(), "{first}");
+    e.stop_clean(cast);
+}
