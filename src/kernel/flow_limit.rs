@@ -120,8 +120,7 @@ pub fn ensure(input: &str, tune: bool) -> FlowLimit {
         return FlowLimit::Enough;
     };
     let cur = sysctl::read(SYSCTL);
-    let have = cur.as_deref().and_then(Cpus::parse);
-    let have = have.unwrap_or_default();
+    let have = cur.as_deref().and_then(Cpus::parse).unwrap_or_default();
     let added = Cpus(steering.0.difference(&have.0).copied().collect());
     if added.is_empty() {
         return FlowLimit::Enough;

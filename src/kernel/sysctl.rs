@@ -13,7 +13,7 @@ pub fn write(path: &'static str, value: String) -> bool {
 }
 
 /// Runs `f` where net.core's host-only sysctls exist: here, or on a thread in the namespace
-/// this process started in (before `--netns`), or in that of PID 1 (under `ip netns exec`).
+/// this process started in (before `--netns`), or else in that of PID 1 (under `ip netns exec`).
 fn in_host_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     const HOST_ONLY: &str = "/proc/sys/net/core/netdev_max_backlog";
     if Path::new(HOST_ONLY).exists() {
@@ -21,12 +21,11 @@ fn in_host_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> O
     }
     let started = super::netns::started_in().and_then(|f| f.try_clone().ok());
     std::thread::spawn(move || {
-        let ns = match started {
-            Some(ns) => ns,
-            None => fs::File::open("/proc/1/ns/net").ok()?,
-        };
-        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
-        Path::new(HOST_ONLY).exists().then(f)
+        let host = [started, fs::File::open("/proc/1/ns/net").ok()].into_iter().flatten().find(|ns| {
+            nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).is_ok()
+                && Path::new(HOST_ONLY).exists()
+        });
+        host.map(|_| f())
     })
     .join()
     .ok()
