@@ -7,6 +7,25 @@ use std::{
     process::Command,
 };
 
+/// Removes the clip directories of test processes that ended over an hour ago: each run leaves
+/// one per test binary (a few MB), and they add up on a developer's machine.
+fn sweep_old_clip_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("ebpf-cast-tests-").and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > std::time::Duration::from_secs(3600)));
+        if old && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Frame kinds as the product defines them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -16,9 +35,12 @@ pub enum Kind {
 }
 
 /// A clip in a per-process directory, /tmp/ebpf-cast-tests-PID, kept with the outputs the tests
-/// write beside it so that a failure can be inspected. Tests running at once may ask for the same
-/// clip: each encodes to its own file and renames it into place, so none reads a partial one.
+/// write beside it so that a failure can be inspected (those of test processes gone for an hour
+/// are removed). Tests running at once may ask for the same clip: one encodes it, the others
+/// wait, and it is renamed into place, so none reads a partial one.
 pub fn clip(name: &str, args: &str) -> PathBuf {
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(sweep_old_clip_dirs);
     let dir = std::env::temp_dir().join(format!("ebpf-cast-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.ts"));
