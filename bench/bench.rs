@@ -853,7 +853,7 @@ fn main() -> Result<()> {
                 let ns_copy = sat.cpu_busy * 1e9 / sat_copies.max(1.0);
                 // Highest input rate with <= 0.1 % loss: bisect, on a log scale, between 1/4096
                 // of what the sender offered at saturation and that (a collapsed saturation point
-                // says nothing of it); 7 steps find it within 9 %.
+                // says nothing of it); 7 steps find it within 9 %, a lossy step tried twice.
                 let loss_at = |rate: f64| -> Result<(f64, f64)> {
                     let tr = trial(&t, payloads, o.secs.min(1.0), Some(rate), None)?;
                     let expect = tr.sent as f64 * n as f64 * keep;
@@ -865,7 +865,12 @@ fn main() -> Result<()> {
                 let mut lossless_rate = 0.0;
                 for _ in 0..if o.quick { 3 } else { 7 } {
                     let mid = (lo * hi).sqrt();
-                    let (loss, copies) = loss_at(mid)?;
+                    let (mut loss, mut copies) = loss_at(mid)?;
+                    if loss > 0.001 {
+                        // A rate is lossy when a second trial loses too: one hiccup of the VM
+                        // early in the search capped it far below the real point.
+                        (loss, copies) = loss_at(mid)?;
+                    }
                     if loss <= 0.001 {
                         (lo, lossless, lossless_rate) = (mid, copies, mid);
                     } else {
