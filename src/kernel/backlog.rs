@@ -11,11 +11,8 @@ pub fn needed(outputs: usize) -> u64 {
     (outputs as u64 * 8).max(KERNEL_DEFAULT)
 }
 
-/// The limit as it was before ebpf-cast raised it; restored on drop if nobody changed it since.
-pub struct Raised {
-    old: u64,
-    new: u64,
-}
+/// The limit ebpf-cast raised; put back on drop if nobody changed it since.
+pub struct Raised(sysctl::Changed);
 
 /// Outcome of ensure(): what to tell the user.
 pub enum Backlog {
@@ -44,39 +41,30 @@ pub fn ensure(outputs: usize, tune: bool) -> Backlog {
     if !tune {
         return Backlog::TooLow(format!("the limit is {cur}; {hint}"));
     }
-    if !write(want) {
-        return Backlog::TooLow(format!("the limit is {cur} and could not be raised; {hint}"));
+    match sysctl::change(SYSCTL, want.to_string()) {
+        Some(c) => Backlog::Raised(Raised(c)),
+        None => Backlog::TooLow(format!("the limit is {cur} and could not be raised; {hint}")),
     }
-    Backlog::Raised(Raised { old: cur, new: want })
 }
 
 /// Sets the limit to `limit` (the benchmark and the tests); the guard puts it back.
 pub fn set(limit: u64) -> anyhow::Result<Raised> {
-    let old = read().ok_or_else(|| anyhow::anyhow!("cannot read {SYSCTL}"))?;
-    anyhow::ensure!(write(limit), "cannot write {SYSCTL}");
-    Ok(Raised { old, new: limit })
+    sysctl::change(SYSCTL, limit.to_string())
+        .map(Raised)
+        .ok_or_else(|| anyhow::anyhow!("cannot set {SYSCTL}"))
 }
 
 impl Raised {
     pub fn describe(&self) -> String {
-        format!("raised net.core.netdev_max_backlog from {} to {} (restored on exit)", self.old, self.new)
-    }
-}
-
-impl Drop for Raised {
-    fn drop(&mut self) {
-        if read() == Some(self.new) {
-            write(self.old);
-        }
+        format!(
+            "raised net.core.netdev_max_backlog from {} to {} (restored on exit)",
+            self.0.old(),
+            self.0.now()
+        )
     }
 }
 
 /// The limit now (of the host).
 fn read() -> Option<u64> {
     sysctl::read(SYSCTL).and_then(|s| s.parse().ok())
-}
-
-/// Sets the limit; false if it could not.
-fn write(limit: u64) -> bool {
-    sysctl::write(SYSCTL, limit.to_string())
 }

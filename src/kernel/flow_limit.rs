@@ -74,10 +74,9 @@ pub fn steering_cpus(rps_masks: &[Cpus], ncpu: usize) -> Option<Cpus> {
     (!steering.is_empty()).then_some(steering)
 }
 
-/// The bitmap as it was before ebpf-cast widened it; restored on drop if nobody changed it since.
+/// The bitmap ebpf-cast widened by `added`; put back on drop if nobody changed it since.
 pub struct Widened {
-    old: String,
-    new: String,
+    changed: sysctl::Changed,
     added: Cpus,
 }
 
@@ -87,17 +86,9 @@ impl Widened {
             "turned on the kernel's flow limit on CPU {} (RPS steers the input from there; \
              net.core.flow_limit_cpu_bitmap {} -> {}, restored on exit)",
             self.added.describe(),
-            self.old,
-            self.new
+            self.changed.old(),
+            self.changed.now()
         )
-    }
-}
-
-impl Drop for Widened {
-    fn drop(&mut self) {
-        if sysctl::read(SYSCTL).and_then(|s| Cpus::parse(&s)) == Cpus::parse(&self.new) {
-            sysctl::write(SYSCTL, self.old.clone());
-        }
     }
 }
 
@@ -132,13 +123,13 @@ pub fn ensure(input: &str, tune: bool) -> FlowLimit {
         steering.describe(),
         want.to_mask()
     );
-    let (Some(old), true) = (cur, tune) else {
+    if cur.is_none() || !tune {
         return FlowLimit::Off(hint);
-    };
-    if !sysctl::write(SYSCTL, want.to_mask()) {
-        return FlowLimit::Off(format!("could not set the flow limit; {hint}"));
     }
-    FlowLimit::Widened(Widened { old, new: want.to_mask(), added })
+    match sysctl::change(SYSCTL, want.to_mask()) {
+        Some(changed) => FlowLimit::Widened(Widened { changed, added }),
+        None => FlowLimit::Off(format!("could not set the flow limit; {hint}")),
+    }
 }
 
 /// The RPS masks of `input`'s receive queues, from a sysfs of this thread's network namespace:

@@ -12,6 +12,43 @@ pub fn write(path: &'static str, value: String) -> bool {
     in_host_netns(move || fs::write(path, value).is_ok()) == Some(true)
 }
 
+/// A sysctl this process changed: put back as it was when dropped, unless someone changed it
+/// since.
+pub struct Changed {
+    path: &'static str,
+    old: String,
+    now: String,
+}
+
+/// Sets `path` to `value`; None if it could not be read or written.
+pub fn change(path: &'static str, value: String) -> Option<Changed> {
+    let old = read(path)?;
+    if !write(path, value.clone()) {
+        return None;
+    }
+    // As the kernel prints it (a cpumask comes back in its own format).
+    let now = read(path).unwrap_or(value);
+    Some(Changed { path, old, now })
+}
+
+impl Changed {
+    pub fn old(&self) -> &str {
+        &self.old
+    }
+
+    pub fn now(&self) -> &str {
+        &self.now
+    }
+}
+
+impl Drop for Changed {
+    fn drop(&mut self) {
+        if read(self.path).as_deref() == Some(self.now.as_str()) {
+            write(self.path, std::mem::take(&mut self.old));
+        }
+    }
+}
+
 /// Runs `f` where net.core's host-only sysctls exist: here, or on a thread in the namespace
 /// this process started in (before `--netns`), or else in that of PID 1 (under `ip netns exec`).
 fn in_host_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {

@@ -49,8 +49,7 @@ pub fn clip(name: &str, args: &str) -> PathBuf {
     static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = MAKING.lock().unwrap_or_else(|p| p.into_inner());
     if !path.exists() {
-        let thread = format!("{:?}", std::thread::current().id()).replace(|c: char| !c.is_ascii_digit(), "");
-        let part = dir.join(format!("{name}.{thread}.part"));
+        let part = dir.join(format!("{name}.part")); // one encoder at a time: one part file
         let cmd = format!(
             "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=320x240:rate=25 {args} -fflags +bitexact -f mpegts {}",
             part.display()
