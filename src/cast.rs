@@ -49,10 +49,11 @@ pub struct CastArgs {
     pub codec: Option<Codec>,
     #[command(flatten)]
     pub run: crate::kernel::attach::RunOpts,
-    /// Change no system setting, only warn: by default the cast raises
-    /// net.core.netdev_max_backlog for many outputs, and turns on the kernel's flow limit
+    /// Change no system setting, only warn: by default the cast turns on the kernel's flow limit
     /// (net.core.flow_limit_cpu_bitmap) on the CPUs that RPS steers the input from, so that an
-    /// overloaded input leaves room in the backlog for the hubs' copies (both restored on exit)
+    /// overloaded input leaves room in the backlog for the hubs' copies, and raises
+    /// net.core.netdev_max_backlog to 8 per output, at least 2000 with the flow limit (which
+    /// halves the input's room) (both restored on exit)
     #[arg(long)]
     pub no_tune: bool,
     /// From this many outputs of one policy (without dst=), they get their copies through a
@@ -279,8 +280,8 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
         attach: args.run.attach,
         hub_min: args.hub_min,
     };
-    let backlog = backlog::ensure(cfg.outputs.len(), !args.no_tune);
     let flow_limit = flow_limit::ensure(&cfg.input.name, !args.no_tune);
+    let backlog = backlog::ensure(cfg.outputs.len(), flow_limit.acts(), !args.no_tune);
     let mut obj = MaybeUninit::uninit();
     let mut caster = Caster::start(&cfg, &mut obj)?;
     let pinned = caster.pin(&cfg.name)?;
@@ -366,7 +367,7 @@ fn print_outputs(
             Backlog::TooLow(msg) => Some(format!("warning: {msg}")),
         },
         match limit {
-            FlowLimit::Enough => None,
+            FlowLimit::NotSteered | FlowLimit::On => None,
             FlowLimit::Widened(w) => Some(w.describe()),
             FlowLimit::Off(msg) => Some(format!("warning: {msg}")),
         },

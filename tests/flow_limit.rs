@@ -1,5 +1,6 @@
 //! A cast whose input RPS steers to other CPUs turns on the kernel's flow limit on the CPUs that
-//! steer it, for as long as it runs (a test binary of its own: the sysctl is the whole host's).
+//! steer it, and doubles the backlog limit that the flow limit halves for the input, for as long
+//! as it runs (a test binary of its own: the sysctls are the whole host's).
 mod common;
 
 use std::time::Duration;
@@ -8,17 +9,28 @@ use common::{control::*, *};
 use ebpf_cast::kernel::flow_limit::Cpus;
 
 const SYSCTL: &str = "/proc/sys/net/core/flow_limit_cpu_bitmap";
+const BACKLOG: &str = "/proc/sys/net/core/netdev_max_backlog";
 
 fn bitmap() -> Cpus {
     Cpus::parse(&std::fs::read_to_string(SYSCTL).unwrap()).unwrap()
 }
 
-/// Puts the bitmap back as it was, also when the test fails with a cast killed.
-struct Restore(String);
+fn backlog() -> u64 {
+    std::fs::read_to_string(BACKLOG).unwrap().trim().parse().unwrap()
+}
+
+/// Puts a sysctl back as it was, also when the test fails with a cast killed.
+struct Restore(&'static str, String);
+
+impl Restore {
+    fn save(path: &'static str) -> Restore {
+        Restore(path, std::fs::read_to_string(path).unwrap())
+    }
+}
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        let _ = std::fs::write(SYSCTL, &self.0);
+        let _ = std::fs::write(self.0, &self.1);
     }
 }
 
@@ -37,8 +49,9 @@ fn the_cpus_that_rps_steers_the_input_from_get_the_flow_limit_while_the_cast_run
     require_root!();
     let ncpu = libbpf_rs::num_possible_cpus().unwrap();
     assert!(ncpu >= 2, "RPS to another CPU needs two of them (this machine has {ncpu})");
-    let _restore = Restore(std::fs::read_to_string(SYSCTL).unwrap());
+    let _restore = (Restore::save(SYSCTL), Restore::save(BACKLOG));
     std::fs::write(SYSCTL, "0").unwrap();
+    std::fs::write(BACKLOG, "1000").unwrap();
     let e = Edge::new(1, "10.211.0.1", "10.211.0.2");
     // RPS steers the input to the last CPU: every other one steers it.
     let last = ncpu - 1;
@@ -47,18 +60,22 @@ fn the_cpus_that_rps_steers_the_input_from_get_the_flow_limit_while_the_cast_run
 
     let (cast, first) = start(&e, &["--to", "o1"]);
     assert_eq!(bitmap(), steering, "while the cast runs");
+    assert_eq!(backlog(), 2000, "the input keeps the default's 1000 below the flow limit's half");
     let note = first["note"].as_str().unwrap_or_default();
     assert!(
         note.contains(&format!("turned on the kernel's flow limit on CPU {}", steering.describe()))
+            && note.contains("raised net.core.netdev_max_backlog from 1000 to 2000 (restored on exit)")
             && note.contains("restored on exit"),
         "{first}"
     );
     e.stop_clean(cast);
     assert!(bitmap().is_empty(), "restored when the cast stops");
+    assert_eq!(backlog(), 1000, "restored when the cast stops");
 
     // --no-tune: the same advice, and the setting untouched.
     let (cast, first) = start(&e, &["--to", "o1", "--no-tune"]);
     assert!(bitmap().is_empty(), "--no-tune changes nothing");
+    assert_eq!(backlog(), 1000, "--no-tune changes nothing");
     let note = first["note"].as_str().unwrap_or_default();
     assert!(
         note.starts_with(&format!("warning: RPS steers in0 from CPU {}", steering.describe()))
@@ -71,6 +88,7 @@ fn the_cpus_that_rps_steers_the_input_from_get_the_flow_limit_while_the_cast_run
     e.edge.sh("echo 0 > /sys/class/net/in0/queues/rx-0/rps_cpus");
     let (cast, first) = start(&e, &["--to", "o1"]);
     assert!(bitmap().is_empty());
+    assert_eq!(backlog(), 1000, "no flow limit, no need for more");
     assert!(first["note"].is_null(), "{first}");
     e.stop_clean(cast);
 }

@@ -6,9 +6,13 @@ use super::sysctl;
 const SYSCTL: &str = "/proc/sys/net/core/netdev_max_backlog";
 const KERNEL_DEFAULT: u64 = 1000;
 
-/// Backlog that holds the copies of a burst of datagrams (several arrive per softirq run).
-pub fn needed(outputs: usize) -> u64 {
-    (outputs as u64 * 8).max(KERNEL_DEFAULT)
+/// Backlog that holds the copies of a burst of datagrams (several arrive per softirq run). With
+/// the flow limit on the input (flow_limit.rs), which refuses it once the backlog is half full,
+/// twice the kernel's default: the input keeps the default's room for its bursts, and the hubs
+/// as much again (bench, N = 4 to 64: the lossless rate 1.1-1.6x, saturation within 5 %).
+pub fn needed(outputs: usize, flow_limited: bool) -> u64 {
+    let floor = if flow_limited { 2 * KERNEL_DEFAULT } else { KERNEL_DEFAULT };
+    (outputs as u64 * 8).max(floor)
 }
 
 /// The limit ebpf-cast raised; put back on drop if nobody changed it since.
@@ -22,15 +26,18 @@ pub enum Backlog {
     TooLow(String),
 }
 
-/// Makes sure the backlog holds `outputs` copies per datagram, raising it when `tune` is set.
-pub fn ensure(outputs: usize, tune: bool) -> Backlog {
-    let want = needed(outputs);
+/// Makes sure the backlog holds `outputs` copies per datagram (and the input's bursts, when the
+/// flow limit acts on it), raising it when `tune` is set.
+pub fn ensure(outputs: usize, flow_limited: bool, tune: bool) -> Backlog {
+    let want = needed(outputs, flow_limited);
     if want <= KERNEL_DEFAULT {
         return Backlog::Enough(KERNEL_DEFAULT); // the kernel's minimum default is enough
     }
+    let with = if flow_limited { " with the flow limit on the input" } else { "" };
     let hint = format!(
-        "net.core.netdev_max_backlog should be at least {want} for {outputs} outputs, or copies are \
-         dropped silently: run `sysctl -w net.core.netdev_max_backlog={want}` in the host's network namespace"
+        "net.core.netdev_max_backlog should be at least {want} for {outputs} outputs{with}, or datagrams \
+         and copies are dropped silently: run `sysctl -w net.core.netdev_max_backlog={want}` in the host's \
+         network namespace"
     );
     let Some(cur) = read() else {
         return Backlog::TooLow(format!("cannot read the backlog limit; {hint}"));
@@ -67,4 +74,17 @@ impl Raised {
 /// The limit now (of the host).
 fn read() -> Option<u64> {
     sysctl::read(SYSCTL).and_then(|s| s.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_holds_the_copies_and_with_the_flow_limit_twice_the_default() {
+        assert_eq!(needed(4, false), KERNEL_DEFAULT, "the default holds a few outputs' copies");
+        assert_eq!(needed(4, true), 2 * KERNEL_DEFAULT, "the input keeps 1000 below the half");
+        assert_eq!(needed(1024, false), 8192);
+        assert_eq!(needed(1024, true), 8192, "8 per output is more than the floor");
+    }
 }

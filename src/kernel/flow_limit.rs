@@ -94,27 +94,36 @@ impl Widened {
 
 /// Outcome of ensure().
 pub enum FlowLimit {
-    /// RPS does not steer the input, or the bitmap has its CPUs already.
-    Enough,
+    /// RPS does not steer the input: nothing to limit.
+    NotSteered,
+    /// The bitmap has the steering CPUs already.
+    On,
     Widened(Widened),
     /// Could not set it: the message says what to run.
     Off(String),
 }
 
+impl FlowLimit {
+    /// The input is refused once the backlog it queues onto is half full.
+    pub fn acts(&self) -> bool {
+        matches!(self, FlowLimit::On | FlowLimit::Widened(_))
+    }
+}
+
 /// Turns the flow limit on for the CPUs that steer `input` by RPS (when `tune` is set).
 pub fn ensure(input: &str, tune: bool) -> FlowLimit {
     let Ok(masks) = rps_masks(input) else {
-        return FlowLimit::Enough; // no sysfs to read it from: nothing to go on
+        return FlowLimit::NotSteered; // no sysfs to read it from: nothing to go on
     };
     let ncpu = libbpf_rs::num_possible_cpus().unwrap_or(1);
     let Some(steering) = steering_cpus(&masks, ncpu) else {
-        return FlowLimit::Enough;
+        return FlowLimit::NotSteered;
     };
     let cur = sysctl::read(SYSCTL);
     let have = cur.as_deref().and_then(Cpus::parse).unwrap_or_default();
     let added = Cpus(steering.0.difference(&have.0).copied().collect());
     if added.is_empty() {
-        return FlowLimit::Enough;
+        return FlowLimit::On;
     }
     let want = Cpus(have.0.union(&steering.0).copied().collect());
     let hint = format!(
