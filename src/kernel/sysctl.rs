@@ -7,8 +7,9 @@ pub fn read(path: &'static str) -> Option<String> {
     in_host_netns(move || fs::read_to_string(path).ok()).flatten().map(|s| s.trim().to_string())
 }
 
-/// Writes `value` to `path`; false if it could not.
-pub fn write(path: &'static str, value: String) -> bool {
+/// Writes `value` to `path`; false if it could not. Private: a change goes through `change`,
+/// whose guard puts the old value back.
+fn write(path: &'static str, value: String) -> bool {
     in_host_netns(move || fs::write(path, value).is_ok()) == Some(true)
 }
 
