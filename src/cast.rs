@@ -53,7 +53,7 @@ pub struct CastArgs {
     /// (net.core.flow_limit_cpu_bitmap) on the CPUs that RPS steers the input from, so that an
     /// overloaded input leaves room in the backlog for the hubs' copies, and raises
     /// net.core.netdev_max_backlog to 8 per output, at least 2000 with the flow limit (which
-    /// halves the input's room) (both restored on exit)
+    /// halves the input's room), again as `out add` adds outputs (both restored on exit)
     #[arg(long)]
     pub no_tune: bool,
     /// From this many outputs of one policy (without dst=), they get their copies through a
@@ -249,6 +249,12 @@ impl<'obj> Caster<'obj> {
         &self.hubs
     }
 
+    /// How many outputs it has now (`ebpf-cast out` may have changed them).
+    pub fn outputs(&self) -> Result<usize> {
+        let bss = self.skel.maps.bss_data.as_deref().context("cast bss")?;
+        Ok(pins::slot_outputs(&bss.cast_meta).len())
+    }
+
     pub fn stats(&self) -> Result<Stats> {
         // The outputs as they are now (`ebpf-cast out` may have changed them).
         let bss = self.skel.maps.bss_data.as_deref().context("cast bss")?;
@@ -281,7 +287,7 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
         hub_min: args.hub_min,
     };
     let flow_limit = flow_limit::ensure(&cfg.input.name, !args.no_tune);
-    let backlog = backlog::ensure(cfg.outputs.len(), flow_limit.acts(), !args.no_tune);
+    let mut backlog = backlog::ensure(cfg.outputs.len(), flow_limit.acts(), !args.no_tune);
     let mut obj = MaybeUninit::uninit();
     let mut caster = Caster::start(&cfg, &mut obj)?;
     let pinned = caster.pin(&cfg.name)?;
@@ -303,6 +309,8 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
             follow_links(&cfg.name, &cfg.input.name, input_index, args.run.json)?;
             let joined = crate::out::gather(&cfg.name, caster.hubs(), cfg.hub_min, &mut flows)?;
             say(&cfg.name, "hub", &joined, args.run.json);
+            let more = backlog.follow(caster.outputs()?, flow_limit.acts(), !args.no_tune);
+            say(&cfg.name, "backlog", &Vec::from_iter(more), args.run.json);
             Ok(())
         },
     )?;
@@ -361,11 +369,7 @@ fn print_outputs(
 ) {
     let (inp, outputs) = (&cfg.input, &cfg.outputs);
     let notes: Vec<String> = [
-        match backlog {
-            Backlog::Enough(_) => None,
-            Backlog::Raised(r) => Some(r.describe()),
-            Backlog::TooLow(msg) => Some(format!("warning: {msg}")),
-        },
+        backlog.note(),
         match limit {
             FlowLimit::NotSteered | FlowLimit::On => None,
             FlowLimit::Widened(w) => Some(w.describe()),

@@ -1,9 +1,10 @@
 //! A cast whose input RPS steers to other CPUs turns on the kernel's flow limit on the CPUs that
 //! steer it, and doubles the backlog limit that the flow limit halves for the input, for as long
-//! as it runs (a test binary of its own: the sysctls are the whole host's).
+//! as it runs; outputs added at run time raise the backlog limit again (a test binary of its own:
+//! the sysctls are the whole host's).
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{control::*, *};
 use ebpf_cast::kernel::flow_limit::Cpus;
@@ -44,9 +45,13 @@ fn start(e: &Edge, args: &[&str]) -> (Proc, serde_json::Value) {
     (p, serde_json::from_str(&line).unwrap())
 }
 
+/// The tests change the same host sysctls: one at a time.
+static HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn the_cpus_that_rps_steers_the_input_from_get_the_flow_limit_while_the_cast_runs() {
     require_root!();
+    let _one = HOST.lock().unwrap_or_else(|e| e.into_inner());
     let ncpu = libbpf_rs::num_possible_cpus().unwrap();
     assert!(ncpu >= 2, "RPS to another CPU needs two of them (this machine has {ncpu})");
     let _restore = (Restore::save(SYSCTL), Restore::save(BACKLOG));
@@ -91,4 +96,69 @@ fn the_cpus_that_rps_steers_the_input_from_get_the_flow_limit_while_the_cast_run
     assert_eq!(backlog(), 1000, "no flow limit, no need for more");
     assert!(first["note"].is_null(), "{first}");
     e.stop_clean(cast);
+}
+
+/// `out add` past 125 outputs (8 backlog entries each, without the flow limit) raises the limit
+/// again, within the cast's one-second watch; the value from before the cast comes back at exit.
+/// With --no-tune the cast warns instead.
+#[test]
+fn outputs_added_at_run_time_raise_the_backlog_limit_again() {
+    require_root!();
+    let _one = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let _restore = (Restore::save(SYSCTL), Restore::save(BACKLOG));
+    std::fs::write(BACKLOG, "1000").unwrap();
+    let e = Edge::new(1, "10.212.0.1", "10.212.0.2");
+    e.edge.sh("echo 0 > /sys/class/net/in0/queues/rx-0/rps_cpus"); // no flow limit, no floor
+    const MORE: usize = 125;
+    let sink = Netns::new("sink");
+    let pairs: String = (1..=MORE)
+        .map(|i| {
+            format!("link add name x{i} type veth peer name y{i} netns {}\nlink set dev x{i} up\n", sink.name)
+        })
+        .collect();
+    e.edge.ip_batch(&pairs);
+    let xs: Vec<String> = (1..=MORE).map(|i| format!("x{i}")).collect();
+
+    let (cast, first) = start(&e, &["--to", "o1"]);
+    assert!(first["note"].is_null(), "one output needs no more than the default: {first}");
+    for x in &xs {
+        e.ok(&["out", "add", "cam1", x]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backlog() != 1008 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(backlog(), 1008, "8 entries for each of the 126 outputs");
+    e.ok(&["out", "del", "cam1", "x125"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(backlog(), 1008, "not lowered while the cast runs");
+    let rest = cast.stop(nix::sys::signal::Signal::SIGTERM);
+    assert!(
+        rest.contains("\"event\":\"backlog\"")
+            && rest.contains(
+                "126 outputs: raised net.core.netdev_max_backlog from 1000 to 1008 (restored on exit)"
+            ),
+        "{rest}"
+    );
+    assert_eq!(backlog(), 1000, "restored when the cast stops");
+    e.assert_clean();
+
+    // --no-tune: a warning that names the value to set, and the limit untouched.
+    let mut args = vec!["--no-tune", "--to", "o1"];
+    for x in &xs[..MORE - 1] {
+        args.extend(["--to", x.as_str()]);
+    }
+    let (cast, first) = start(&e, &args);
+    assert!(first["note"].is_null(), "125 outputs fit in the default: {first}");
+    e.ok(&["out", "add", "cam1", "x125"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(backlog(), 1000, "--no-tune changes nothing");
+    let rest = cast.stop(nix::sys::signal::Signal::SIGTERM);
+    assert!(
+        rest.contains(
+            "126 outputs: warning: the limit is 1000; net.core.netdev_max_backlog should be at least 1008"
+        ) && rest.contains("sysctl -w net.core.netdev_max_backlog=1008"),
+        "{rest}"
+    );
+    e.assert_clean();
 }

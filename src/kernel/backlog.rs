@@ -20,10 +20,14 @@ pub struct Raised(sysctl::Changed);
 
 /// Outcome of ensure(): what to tell the user.
 pub enum Backlog {
+    /// The limit, high enough.
     Enough(u64),
     Raised(Raised),
-    /// Could not raise it: the message says what to run.
-    TooLow(String),
+    /// Could not raise it to `want`: the message says what to run.
+    TooLow {
+        want: u64,
+        message: String,
+    },
 }
 
 /// Makes sure the backlog holds `outputs` copies per datagram (and the input's bursts, when the
@@ -40,17 +44,19 @@ pub fn ensure(outputs: usize, flow_limited: bool, tune: bool) -> Backlog {
          network namespace"
     );
     let Some(cur) = read() else {
-        return Backlog::TooLow(format!("cannot read the backlog limit; {hint}"));
+        return Backlog::TooLow { want, message: format!("cannot read the backlog limit; {hint}") };
     };
     if cur >= want {
         return Backlog::Enough(cur);
     }
     if !tune {
-        return Backlog::TooLow(format!("the limit is {cur}; {hint}"));
+        return Backlog::TooLow { want, message: format!("the limit is {cur}; {hint}") };
     }
     match sysctl::change(SYSCTL, want.to_string()) {
         Some(c) => Backlog::Raised(Raised(c)),
-        None => Backlog::TooLow(format!("the limit is {cur} and could not be raised; {hint}")),
+        None => {
+            Backlog::TooLow { want, message: format!("the limit is {cur} and could not be raised; {hint}") }
+        }
     }
 }
 
@@ -59,6 +65,40 @@ pub fn set(limit: u64) -> anyhow::Result<Raised> {
     sysctl::change(SYSCTL, limit.to_string())
         .map(Raised)
         .ok_or_else(|| anyhow::anyhow!("cannot set {SYSCTL}"))
+}
+
+impl Backlog {
+    /// What to tell the user, if anything.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            Backlog::Enough(_) => None,
+            Backlog::Raised(r) => Some(r.describe()),
+            Backlog::TooLow { message, .. } => Some(format!("warning: {message}")),
+        }
+    }
+
+    /// Follows the outputs that `ebpf-cast out add` gives a running cast: raises the limit
+    /// again when they need more (kept until exit, not lowered as outputs leave), or warns once
+    /// per new need. Returns what to tell the user.
+    pub fn follow(&mut self, outputs: usize, flow_limited: bool, tune: bool) -> Option<String> {
+        let want = needed(outputs, flow_limited);
+        let covered = match self {
+            Backlog::Enough(limit) => *limit,
+            Backlog::Raised(r) => r.0.now().parse().unwrap_or(0),
+            Backlog::TooLow { want, .. } => *want,
+        };
+        if want <= covered {
+            return None;
+        }
+        // Our own raise goes further and still puts back the value from before the cast.
+        if let Backlog::Raised(r) = self {
+            if tune && r.0.set(want.to_string()) {
+                return Some(format!("{outputs} outputs: {}", r.describe()));
+            }
+        }
+        *self = ensure(outputs, flow_limited, tune);
+        self.note().map(|n| format!("{outputs} outputs: {n}"))
+    }
 }
 
 impl Raised {

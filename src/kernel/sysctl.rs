@@ -40,6 +40,16 @@ impl Changed {
     pub fn now(&self) -> &str {
         &self.now
     }
+
+    /// Changes it again, keeping the value to put back; false if it could not, or if someone
+    /// else changed it since (it is theirs then).
+    pub fn set(&mut self, value: String) -> bool {
+        if read(self.path).as_deref() != Some(self.now.as_str()) || !write(self.path, value.clone()) {
+            return false;
+        }
+        self.now = read(self.path).unwrap_or(value);
+        true
+    }
 }
 
 impl Drop for Changed {
