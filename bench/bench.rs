@@ -21,7 +21,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use ebpf_cast::kernel::sandbox;
+use ebpf_cast::kernel::{backlog, sandbox, sysctl};
 use nix::sys::socket::{setsockopt, sockopt};
 
 mod soak;
@@ -36,6 +36,7 @@ const FAN_IP: [u8; 4] = [10, 206, 0, 1];
 const TX_IP: [u8; 4] = [10, 206, 0, 2];
 const PORT: u16 = 5000;
 const DGRAM: usize = 1316;
+const FLOW_LIMIT: &str = "/proc/sys/net/core/flow_limit_cpu_bitmap";
 
 /// Fan-out benchmark: ebpf-cast against tc mirred, a Linux bridge, a userspace relay and the
 /// kernel's XDP broadcast, in one run on private namespaces (bench/run builds and starts it).
@@ -76,6 +77,12 @@ struct Opts {
     /// More arguments for every `ebpf-cast cast` measured (e.g. --cast-arg=--hub-min=4)
     #[arg(long = "cast-arg", allow_hyphen_values = true)]
     cast_args: Vec<String>,
+    /// Give every mechanism the host settings that `cast` makes for itself: the kernel's flow
+    /// limit on CPU 0 (which steers the input to CPU 1 by RPS) and the backlog limit that goes
+    /// with it (2000, 8 per output from 250 outputs). Default: the kernel's defaults (1000, no
+    /// flow limit), which only `cast` changes, for itself
+    #[arg(long)]
+    tuned: bool,
 }
 
 /// How the receivers take their copies.
@@ -799,12 +806,19 @@ fn main() -> Result<()> {
     }
     std::fs::create_dir_all(&o.out)?;
     // Put back as it was when the benchmark ends, also when it fails.
-    let _restore = ebpf_cast::kernel::backlog::set(1000)?;
+    let _restore = backlog::set(1000)?;
     let mut results: BTreeMap<(usize, Mech), Row> = BTreeMap::new();
     let started = Instant::now();
     for &n in &o.ns {
-        // The kernel's default input backlog for every mechanism (--rx backlog: the copies too).
-        let _limit = ebpf_cast::kernel::backlog::set(1000)?;
+        // The kernel's default input backlog for every mechanism (--rx backlog: the copies too),
+        // or with --tuned what `cast` sets.
+        let _limit = backlog::set(if o.tuned { backlog::needed(n, true) } else { 1000 })?;
+        let _flow_limit = match o.tuned {
+            true => {
+                Some(sysctl::change(FLOW_LIMIT, "1".into()).context("turning on the flow limit on CPU 0")?)
+            }
+            false => None,
+        };
         eprintln!("[{:5.0}s] N = {n}: building the topology", started.elapsed().as_secs_f64());
         let t = Topo::new(n, o.rx)?;
         for rep in 0..o.reps {
