@@ -180,11 +180,13 @@ pub fn run_soak(o: &Opts, minutes: f64, payloads: Arc<Vec<Vec<u8>>>) -> Result<(
     for i in 0..FIXED {
         let counted =
             outs[i]["packets"].as_u64().unwrap_or(0) - base_outs[i]["packets"].as_u64().unwrap_or(0);
+        // Copies not made or refused at once, and copies the output's device dropped later.
         let lost = outs[i]["clone_errors"].as_u64().unwrap_or(0);
+        let dropped = outs[i]["device_drops"].as_u64().unwrap_or(0);
         let got = rx[i] - base_rx[i];
-        if lost > 0 || got != counted || (POLICIES[i % 4] == "all" && got != sent) {
+        if lost > 0 || dropped > 0 || got != counted || (POLICIES[i % 4] == "all" && got != sent) {
             failures.push(format!(
-                "o{i} ({}): received {got}, counted {counted}, lost {lost}, sent {sent}",
+                "o{i} ({}): received {got}, counted {counted}, lost {lost}, device drops {dropped}, sent {sent}",
                 POLICIES[i % 4]
             ));
         }

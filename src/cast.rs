@@ -223,6 +223,7 @@ impl<'obj> Caster<'obj> {
             meta.slot_level[o.slot as usize] = o.policy.level();
             meta.slot_cap[o.slot as usize] = o.policy.cap();
         }
+        pins::count_drops_from_now(meta, cfg.outputs.iter().map(|o| o.slot));
         let attachment = attach::attach(&skel.progs.ecast_cast_in, &cfg.input, cfg.attach)?;
         Ok(Caster { skel, attachment, hubs })
     }
@@ -259,8 +260,7 @@ impl<'obj> Caster<'obj> {
         // The outputs as they are now (`ebpf-cast out` may have changed them).
         let bss = self.skel.maps.bss_data.as_deref().context("cast bss")?;
         let m = &self.skel.maps;
-        let outputs = pins::slot_outputs(&bss.cast_meta);
-        Stats::read(&m.cast_ostats, &m.cast_flows, &m.cast_caps, &outputs, table::active(bss))
+        Stats::read(&m.cast_ostats, &m.cast_flows, &m.cast_caps, &bss.cast_meta, table::active(bss))
     }
 }
 

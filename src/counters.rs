@@ -26,6 +26,10 @@ pub struct OutputStats {
     pub frames_sent: u64,
     pub frames_dropped: u64,
     pub clone_errors: u64,
+    /// Copies its device dropped since it became an output (a full backlog or ring, the peer
+    /// down): those of direct copies also count in clone_errors, those of a hub's broadcast
+    /// only here.
+    pub device_drops: u64,
     /// A capped output: the level chosen at the last frame start, as the kernel holds it (JSON
     /// names it, as in "nonref=0.4"); its frames_dropped are the frames dropped for the cap.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "level_name")]
@@ -62,15 +66,18 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Reads the counters of the outputs (slot, interface, policy) and of every flow, the level
-    /// of capped outputs, and which outputs the active table `table` serves through a hub.
+    /// Reads the counters of the outputs that `meta` names and of every flow, the level of
+    /// capped outputs, the drops of the output devices, and which outputs the active table
+    /// `table` serves through a hub.
     pub fn read(
         ostats: &dyn MapCore,
         flows_map: &dyn MapCore,
         caps: &dyn MapCore,
-        outputs: &[(u32, String, Policy)],
+        meta: &types::cast_meta,
         table: &types::cast_table,
     ) -> Result<Stats> {
+        let outputs = crate::kernel::pins::slot_outputs(meta);
+        let drops = iface::tx_dropped();
         let hub_of = table::hubs_by_slot(table);
         // Each hub's name once (a hub may serve hundreds of outputs).
         let hub_names: BTreeMap<u32, String> = hub_of
@@ -78,10 +85,12 @@ impl Stats {
             .map(|&i| (i, iface::name_of(i).unwrap_or_else(|| format!("ifindex {i}"))))
             .collect();
         let mut outs = Vec::new();
-        for (slot, name, policy) in outputs {
+        for (slot, name, policy) in &outputs {
+            let base = meta.slot_drops_base[*slot as usize];
             let mut s = OutputStats {
                 interface: name.clone(),
                 policy: policy.to_string(),
+                device_drops: drops.get(name).map_or(0, |d| u64::from(d.wrapping_sub(base))),
                 hub: hub_of.get(slot).map(|i| hub_names[i].clone()),
                 ..Default::default()
             };
@@ -141,8 +150,8 @@ impl Stats {
     /// kbit/s column.
     pub fn print_tables(&self, indent: &str, rates: Option<&[f64]>) {
         println!(
-            "{indent}{:<16} {:<24} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
-            "Output", "Policy", "Packets", "Bytes", "kbit/s", "Frames", "Dropped", "Errors"
+            "{indent}{:<16} {:<24} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7} {:>8}",
+            "Output", "Policy", "Packets", "Bytes", "kbit/s", "Frames", "Dropped", "Errors", "Dev drop"
         );
         for (i, o) in self.outputs.iter().enumerate() {
             let rate = rates.and_then(|r| r.get(i)).map_or("-".to_string(), |r| format!("{:.0}", r / 1e3));
@@ -153,7 +162,7 @@ impl Stats {
                 (None, None) => o.policy.clone(),
             };
             println!(
-                "{indent}{:<16} {:<24} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7}",
+                "{indent}{:<16} {:<24} {:>10} {:>14} {:>10} {:>8} {:>8} {:>7} {:>8}",
                 o.interface,
                 policy,
                 o.packets,
@@ -161,7 +170,8 @@ impl Stats {
                 rate,
                 o.frames_sent,
                 o.frames_dropped,
-                o.clone_errors
+                o.clone_errors,
+                o.device_drops
             );
         }
         println!(

@@ -49,8 +49,8 @@ struct Snapshot {
 
 fn snapshot(inst: &Instance) -> Result<Snapshot> {
     let bss = inst.read_bss()?;
-    let outputs = pins::slot_outputs(&bss.cast_meta);
-    let stats = Stats::read(&inst.ostats, &inst.flows, &inst.caps, &outputs, crate::table::active(&bss))?;
+    let stats =
+        Stats::read(&inst.ostats, &inst.flows, &inst.caps, &bss.cast_meta, crate::table::active(&bss))?;
     Ok(Snapshot {
         name: inst.name.clone(),
         input: pins::cstr(&bss.cast_meta.input),
@@ -153,12 +153,17 @@ pub fn prometheus_of<'a>(casts: impl IntoIterator<Item = (&'a str, Option<&'a st
 fn prometheus(snaps: &[Snapshot]) -> String {
     let mut out = String::new();
     type Metric = (&'static str, &'static str, fn(&crate::counters::OutputStats) -> u64);
-    let metrics: [Metric; 5] = [
+    let metrics: [Metric; 6] = [
         ("ebpf_cast_output_packets_total", "Datagrams sent to the output.", |o| o.packets),
         ("ebpf_cast_output_bytes_total", "Bytes sent to the output (Ethernet frames).", |o| o.bytes),
         ("ebpf_cast_output_frames_sent_total", "Video frames sent to the output.", |o| o.frames_sent),
         ("ebpf_cast_output_frames_dropped_total", "Video frames its policy dropped.", |o| o.frames_dropped),
         ("ebpf_cast_output_clone_errors_total", "Copies the kernel failed to send.", |o| o.clone_errors),
+        (
+            "ebpf_cast_output_device_drops_total",
+            "Copies the output's device dropped (a full backlog or ring, the peer down).",
+            |o| o.device_drops,
+        ),
     ];
     let output = |s: &Snapshot, o: &crate::counters::OutputStats| {
         format!("cast=\"{}\",output=\"{}\",policy=\"{}\"", s.name, o.interface, o.policy)
@@ -242,10 +247,18 @@ fn metric(
     }
 }
 
-/// Zeroes every output's and every flow's counters (the flows' learned state is kept).
+/// Zeroes every output's and every flow's counters (the flows' learned state is kept), and
+/// makes the output devices' drops count from now.
 fn reset(inst: &Instance) -> Result<()> {
     for slot in 0..crate::table::MAX_OUTPUTS as u32 {
         inst.zero_output(slot)?;
+    }
+    {
+        let _lock = inst.lock()?; // against `out` changing the tables meanwhile
+        let mut bss = inst.read_bss()?;
+        let slots = 0..bss.cast_meta.n_slots;
+        pins::count_drops_from_now(&mut bss.cast_meta, slots);
+        inst.write_bss(&bss)?;
     }
     for k in inst.flows.keys() {
         let Some(v) = inst.flows.lookup(&k, MapFlags::ANY)? else { continue };

@@ -209,3 +209,84 @@ fn late_outputs_join_at_a_keyframe_then_move_into_a_hub_and_decode() {
         assert!(*l == late[0], "o{} got other copies than o2", i + 2);
     }
 }
+
+/// A hub's broadcast cannot tell the program which member refused a copy, so its counters say
+/// "sent"; the member's device counted the refusal, and `device_drops` shows it (and counts from
+/// the output's start: drops before it, and after `stats --reset`, are not its).
+#[test]
+fn copies_a_member_refused_show_as_its_device_drops() {
+    require_root!();
+    let t = Edge::new(8, EDGE_IP, CAM_IP);
+    let rx = t.receivers();
+    // Nothing but the test's frames out of o8 (no IPv6 neighbour discovery meanwhile).
+    t.edge.sh("sysctl -qw net.ipv6.conf.o8.disable_ipv6=1");
+    t.rx[7].ip("link set dev r0 down");
+    // Drops of o8's device from before the cast are not the cast's.
+    let peer = t.rx[7].mac("r0");
+    t.edge.enter(move || send_raw("o8", &peer, 5));
+    assert!(t.edge.sh("cat /sys/class/net/o8/statistics/tx_dropped").trim() != "0", "o8 dropped none");
+    let cast = start_all(&t, 8, &["--port", "5000"]);
+    assert_eq!(hubs(&t).len(), 4, "one hub for the 8 outputs");
+    let sent = with_traffic(&t, 1000, 0.6, || {});
+    let stats = t.stats();
+    for (i, s) in rx.iter().enumerate().take(7) {
+        let name = format!("o{}", i + 1);
+        assert!(seqs(&drain(s)) == sent, "{name}");
+        assert_eq!(output(&stats, &name)["device_drops"], 0, "{name}");
+    }
+    let o8 = output(&stats, "o8");
+    assert!(drain(&rx[7]).is_empty(), "o8's peer is down");
+    assert_eq!(o8["packets"], sent.len() as u64, "the hub took every datagram for o8: {o8}");
+    assert_eq!(o8["clone_errors"], 0, "the broadcast does not tell: {o8}");
+    assert_eq!(o8["device_drops"], sent.len() as u64, "o8's device refused each copy: {o8}");
+    let text = t.ok(&["stats", "cam1"]);
+    assert!(text.contains("Dev drop"), "{text}");
+    let prom = t.ok(&["stats", "--prometheus"]);
+    let line = format!(
+        "ebpf_cast_output_device_drops_total{{cast=\"cam1\",output=\"o8\",policy=\"all\"}} {}",
+        sent.len()
+    );
+    assert!(prom.contains(&line), "{prom}");
+
+    t.ok(&["stats", "cam1", "--reset"]);
+    assert_eq!(output(&t.stats(), "o8")["device_drops"], 0, "counted from the reset");
+    stop_cast(cast);
+    t.assert_clean();
+}
+
+/// Sends `n` Ethernet frames (a local experimental ethertype) out of `dev` to `mac`.
+fn send_raw(dev: &str, mac: &str, n: usize) {
+    let mut dst = [0u8; 6];
+    for (d, x) in dst.iter_mut().zip(mac.split(':')) {
+        *d = u8::from_str_radix(x, 16).unwrap();
+    }
+    let index = nix::net::if_::if_nametoindex(dev).unwrap();
+    // SAFETY: plain socket(2); closed below.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+    assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+    // SAFETY: a zeroed sockaddr_ll is valid; the fields set are its documented ones.
+    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    to.sll_family = libc::AF_PACKET as u16;
+    to.sll_ifindex = index as i32;
+    to.sll_halen = 6;
+    to.sll_addr[..6].copy_from_slice(&dst);
+    let mut frame = vec![0u8; 60];
+    frame[..6].copy_from_slice(&dst);
+    frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    for _ in 0..n {
+        // SAFETY: frame and to are valid for the lengths given.
+        let sent = unsafe {
+            libc::sendto(
+                fd,
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&to as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert_eq!(sent, frame.len() as isize, "{}", std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is ours.
+    unsafe { libc::close(fd) };
+}

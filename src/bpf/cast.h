@@ -78,6 +78,8 @@ struct cast_meta {
 	char slot_name[CAST_MAX_OUT][16];  /* output interface per slot; empty: free */
 	__u16 slot_level[CAST_MAX_OUT];    /* policy level per slot */
 	__u32 slot_cap[CAST_MAX_OUT];      /* with LEVEL_CAP: the cap, bits/s */
+	__u32 slot_drops_base[CAST_MAX_OUT]; /* the output device's tx_dropped when the slot got it
+					      * (or at the last reset): its drops count from here */
 	__u64 retired_ns[CAST_TABLES];     /* CLOCK_MONOTONIC when each table stopped being active */
 };
 

@@ -69,6 +69,37 @@ pub fn name_of(index: u32) -> Option<String> {
     Some(name.to_string_lossy().into_owned())
 }
 
+/// Packets each interface of this network namespace dropped on transmit (tx_dropped, as the
+/// kernel's 32-bit link statistics: it wraps), by name. For a veth, a copy its peer refused: a
+/// full backlog or ring, the peer down.
+pub fn tx_dropped() -> std::collections::HashMap<String, u32> {
+    let mut drops = std::collections::HashMap::new();
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list`, freed below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return drops;
+    }
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: cur is an entry of the list getifaddrs returned.
+        let a = unsafe { &*cur };
+        let packet = !a.ifa_addr.is_null()
+            // SAFETY: ifa_addr is non-null and points to a sockaddr.
+            && i32::from(unsafe { (*a.ifa_addr).sa_family }) == libc::AF_PACKET;
+        if packet && !a.ifa_data.is_null() {
+            // SAFETY: for AF_PACKET entries ifa_data is the link's struct rtnl_link_stats, whose
+            // eighth 32-bit field is tx_dropped; ifa_name is a NUL-terminated name.
+            let (stats, name) = unsafe { (a.ifa_data as *const u32, std::ffi::CStr::from_ptr(a.ifa_name)) };
+            // SAFETY: rtnl_link_stats holds at least 8 u32 fields.
+            drops.insert(name.to_string_lossy().into_owned(), unsafe { stats.add(7).read_unaligned() });
+        }
+        cur = a.ifa_next;
+    }
+    // SAFETY: list came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    drops
+}
+
 /// Link type (ARPHRD_*) and hardware address, from SIOCGIFHWADDR.
 fn hw_addr(name: &str) -> Result<(u16, [u8; 6])> {
     // SAFETY: a zeroed ifreq is valid; the name fits (checked in index_of).

@@ -350,6 +350,15 @@ pub fn cstr(b: &[i8]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// Makes the device drops of these output slots count from now (one look at every interface).
+pub fn count_drops_from_now(meta: &mut types::cast_meta, slots: impl IntoIterator<Item = u32>) {
+    let now = super::iface::tx_dropped();
+    for s in slots {
+        let name = cstr(&meta.slot_name[s as usize]);
+        meta.slot_drops_base[s as usize] = now.get(&name).copied().unwrap_or(0);
+    }
+}
+
 pub fn set_cstr(dst: &mut [i8], s: &str) {
     dst.fill(0);
     let room = dst.len() - 1;
