@@ -270,7 +270,7 @@ fn send_raw(dev: &str, mac: &str, n: usize) {
     to.sll_ifindex = index as i32;
     to.sll_halen = 6;
     to.sll_addr[..6].copy_from_slice(&dst);
-    let mut frame = vec![0u8; 60];
+    let mut frame = [0u8; 60];
     frame[..6].copy_from_slice(&dst);
     frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
     for _ in 0..n {
