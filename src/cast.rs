@@ -402,9 +402,10 @@ fn print_outputs(
             format!("UDP port{} {}", if ports.len() > 1 { "s" } else { "" }, ports.join(", "))
         };
         println!(
-            "\ncasting {ports} from {} to {} outputs (attached via {hook}); Ctrl-C to stop",
+            "\ncasting {ports} from {} to {} output{} (attached via {hook}); Ctrl-C to stop",
             inp.name,
-            outputs.len()
+            outputs.len(),
+            if outputs.len() == 1 { "" } else { "s" }
         );
         if let Some(n) = note {
             println!("{n}");
