@@ -21,7 +21,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use ebpf_cast::kernel::{backlog, sandbox, sysctl};
+use ebpf_cast::kernel::{backlog, flow_limit, sandbox, sysctl};
 use nix::sys::socket::{setsockopt, sockopt};
 
 mod soak;
@@ -36,7 +36,6 @@ const FAN_IP: [u8; 4] = [10, 206, 0, 1];
 const TX_IP: [u8; 4] = [10, 206, 0, 2];
 const PORT: u16 = 5000;
 const DGRAM: usize = 1316;
-const FLOW_LIMIT: &str = "/proc/sys/net/core/flow_limit_cpu_bitmap";
 
 /// Fan-out benchmark: ebpf-cast against tc mirred, a Linux bridge, a userspace relay and the
 /// kernel's XDP broadcast, in one run on private namespaces (bench/run builds and starts it).
@@ -814,9 +813,10 @@ fn main() -> Result<()> {
         // or with --tuned what `cast` sets.
         let _limit = backlog::set(if o.tuned { backlog::needed(n, true) } else { 1000 })?;
         let _flow_limit = match o.tuned {
-            true => {
-                Some(sysctl::change(FLOW_LIMIT, "1".into()).context("turning on the flow limit on CPU 0")?)
-            }
+            true => Some(
+                sysctl::change(flow_limit::SYSCTL, "1".into())
+                    .context("turning on the flow limit on CPU 0")?,
+            ),
             false => None,
         };
         eprintln!("[{:5.0}s] N = {n}: building the topology", started.elapsed().as_secs_f64());

@@ -7,9 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{control::*, *};
-use ebpf_cast::kernel::flow_limit::Cpus;
 
-const SYSCTL: &str = "/proc/sys/net/core/flow_limit_cpu_bitmap";
+use ebpf_cast::kernel::flow_limit::{Cpus, SYSCTL};
 const BACKLOG: &str = "/proc/sys/net/core/netdev_max_backlog";
 
 fn bitmap() -> Cpus {

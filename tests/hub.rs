@@ -221,9 +221,11 @@ fn copies_a_member_refused_show_as_its_device_drops() {
     // Nothing but the test's frames out of o8 (no IPv6 neighbour discovery meanwhile).
     t.edge.sh("sysctl -qw net.ipv6.conf.o8.disable_ipv6=1");
     t.rx[7].ip("link set dev r0 down");
-    // Drops of o8's device from before the cast are not the cast's.
-    let peer = t.rx[7].mac("r0");
-    t.edge.enter(move || send_raw("o8", &peer, 5));
+    // Drops of o8's device from before the cast (here: an earlier cast's) are not the cast's.
+    let earlier = start_all(&t, 8, &["--port", "5000"]);
+    with_traffic(&t, 1000, 0.3, || {});
+    stop_cast(earlier);
+    rx.iter().for_each(|s| drop(drain(s)));
     assert!(t.edge.sh("cat /sys/class/net/o8/statistics/tx_dropped").trim() != "0", "o8 dropped none");
     let cast = start_all(&t, 8, &["--port", "5000"]);
     assert_eq!(hubs(&t).len(), 4, "one hub for the 8 outputs");
@@ -252,41 +254,4 @@ fn copies_a_member_refused_show_as_its_device_drops() {
     assert_eq!(output(&t.stats(), "o8")["device_drops"], 0, "counted from the reset");
     stop_cast(cast);
     t.assert_clean();
-}
-
-/// Sends `n` Ethernet frames (a local experimental ethertype) out of `dev` to `mac`.
-fn send_raw(dev: &str, mac: &str, n: usize) {
-    let mut dst = [0u8; 6];
-    for (d, x) in dst.iter_mut().zip(mac.split(':')) {
-        *d = u8::from_str_radix(x, 16).unwrap();
-    }
-    let index = nix::net::if_::if_nametoindex(dev).unwrap();
-    // SAFETY: plain socket(2); closed below.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-    assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
-    // SAFETY: a zeroed sockaddr_ll is valid; the fields set are its documented ones.
-    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    to.sll_family = libc::AF_PACKET as u16;
-    to.sll_ifindex = index as i32;
-    to.sll_halen = 6;
-    to.sll_addr[..6].copy_from_slice(&dst);
-    let mut frame = [0u8; 60];
-    frame[..6].copy_from_slice(&dst);
-    frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
-    for _ in 0..n {
-        // SAFETY: frame and to are valid for the lengths given.
-        let sent = unsafe {
-            libc::sendto(
-                fd,
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&to as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(sent, frame.len() as isize, "{}", std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is ours.
-    unsafe { libc::close(fd) };
 }

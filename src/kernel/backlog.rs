@@ -90,9 +90,10 @@ impl Backlog {
         if want <= covered {
             return None;
         }
-        // Our own raise goes further and still puts back the value from before the cast.
+        // Our own raise (made only with `tune`) goes further and still puts back the value
+        // from before the cast.
         if let Backlog::Raised(r) = self {
-            if tune && r.0.set(want.to_string()) {
+            if r.0.set(want.to_string()) {
                 return Some(format!("{outputs} outputs: {}", r.describe()));
             }
         }

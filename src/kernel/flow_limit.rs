@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use super::sysctl;
 
-const SYSCTL: &str = "/proc/sys/net/core/flow_limit_cpu_bitmap";
+pub const SYSCTL: &str = "/proc/sys/net/core/flow_limit_cpu_bitmap";
 
 /// A set of CPUs, as the kernel prints and parses cpumasks (hex, 32-bit groups split by commas).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
