@@ -4,7 +4,7 @@ use std::{env, path::PathBuf};
 use libbpf_cargo::SkeletonBuilder;
 
 const PROGRAMS: &[&str] =
-    &["src/bpf/switch", "src/bpf/cast", "src/bpf/hub", "bench/feed", "tests/probe/csum"];
+    &["src/bpf/switch", "src/bpf/cast", "src/bpf/hub", "src/bpf/hub_end", "bench/feed", "tests/probe/csum"];
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));

@@ -316,7 +316,7 @@ fn repoint_hub(bss: &types::bss, hub: &mut types::cast_out, members: &[u32]) -> 
         std::thread::sleep(wait);
     }
     let other = crate::hub::other_end(hub.ifindex)?;
-    crate::hub::attach(other, members)?;
+    crate::hub::set_members(other, members)?;
     hub.ifindex = other;
     Ok(())
 }

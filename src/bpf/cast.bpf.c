@@ -819,7 +819,9 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	flags = hub ? BPF_F_INGRESS : 0;
 	if (d->last) {
 		account(o, st, d, sent, skb->len, 0);
-		return bpf_redirect(o->ifindex, flags);
+		/* The original goes to the hub end's side in the hub namespace, which takes it in
+		 * this same pass through the input path: no round through the CPU's backlog. */
+		return hub ? bpf_redirect_peer(o->ifindex, 0) : bpf_redirect(o->ifindex, 0);
 	}
 	err = bpf_clone_redirect(skb, o->ifindex, flags);
 	account(o, st, d, sent, skb->len, err != 0);

@@ -178,6 +178,11 @@ struct ProgInfo {
     map_ids: Vec<u32>,
 }
 
+/// The maps a loaded program uses.
+pub fn prog_map_ids(prog_id: u32) -> Option<Vec<u32>> {
+    prog_info(prog_id).map(|i| i.map_ids)
+}
+
 fn prog_info(prog_id: u32) -> Option<ProgInfo> {
     // SAFETY: bpf(2) wrappers with buffers that outlive the calls; the fd is owned.
     unsafe {

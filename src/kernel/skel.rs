@@ -18,6 +18,10 @@ pub mod cast {
 pub mod hub {
     include!(concat!(env!("OUT_DIR"), "/hub.skel.rs"));
 }
+#[allow(clippy::all, dead_code, non_camel_case_types, non_snake_case, unused_imports)]
+pub mod hub_end {
+    include!(concat!(env!("OUT_DIR"), "/hub_end.skel.rs"));
+}
 
 // SAFETY: the generated types are #[repr(C)] plain data with no pointers or invariants.
 unsafe impl plain::Plain for switch::types::sw_port {}
