@@ -96,6 +96,7 @@ struct dgram {
 	__u8 joining;           /* phase 2: serving the outputs that wait for a keyframe or are capped */
 	__u8 snapped;           /* the frame as received is in the scratch snapshot */
 	__u8 refused;           /* copies refused in a row by outputs that took the last one */
+	__u8 copied;            /* a copy of this datagram found room (the backlog had some) */
 	__u16 applied;          /* classes numbered in phase 1 (bit per class) */
 	__u8 full;              /* the backlog is full: no more copies of this datagram */
 	__u8 rtp;               /* behind an RTP header (sequence number at udp_off + 10) */
@@ -528,6 +529,7 @@ static __always_inline void copy_sent(struct dgram *d, struct cast_ostat *st, __
 				prev->failing = 1;
 		}
 		d->refused = 0;
+		d->copied = 1;
 		if (st)
 			st->failing = 0;
 		return;
@@ -821,7 +823,9 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 		account(o, st, d, sent, skb->len, 0);
 		/* The original goes to the hub end's side in the hub namespace, which takes it in
 		 * this same pass through the input path: no round through the CPU's backlog. */
-		return hub ? bpf_redirect_peer(o->ifindex, 0) : bpf_redirect(o->ifindex, 0);
+		if (hub && (o->n_members < HUB_PEER_MAX || d->copied))
+			return bpf_redirect_peer(o->ifindex, 0);
+		return bpf_redirect(o->ifindex, flags);
 	}
 	err = bpf_clone_redirect(skb, o->ifindex, flags);
 	account(o, st, d, sent, skb->len, err != 0);
