@@ -11,8 +11,10 @@
 //! Both sides run the end's program (src/bpf/hub_end.bpf.c). Clones enter the cast's side at
 //! ingress, which queues them on the CPU's backlog. The original datagram is handed to the other
 //! side with bpf_redirect_peer, which works only across namespaces, in the same pass through the
-//! input path (bench: 1.2-1.3x the copies/s of the backlog round at N = 4 and 16). The cast
-//! deletes the hubs when it stops; killed, its hub namespace and with it the hubs go at once.
+//! input path (bench: 1.12x the copies/s of the backlog round at N = 4 with NAPI receivers,
+//! 1.15x at N = 16 with plain veths; when a big hub would take it, see HUB_PEER_MAX in cast.h).
+//! The cast deletes the hubs when it stops; killed, its hub namespace and with it the hubs go
+//! at once.
 use std::{
     cell::{Cell, OnceCell, RefCell},
     fs::File,
