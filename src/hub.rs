@@ -68,11 +68,13 @@ impl Hubs {
     /// Makes a hub, both ends pointing at `ports` (interface indexes). Returns the ifindex of
     /// end a.
     pub fn add(&self, ports: &[u32]) -> Result<u32> {
-        if self.ns.get().is_none() {
-            let ns = netns::make_unnamed().context("making the hub namespace")?;
-            let _ = self.ns.set(ns);
-        }
-        let ns = self.ns.get().context("no hub namespace")?;
+        let ns = match self.ns.get() {
+            Some(ns) => ns,
+            None => {
+                let made = netns::make_unnamed().context("making the hub namespace")?;
+                self.ns.get_or_init(|| made)
+            }
+        };
         let n = self.made.get();
         self.made.set(n + 1);
         let mut first = 0;
@@ -164,10 +166,7 @@ fn end_array(ifindex: u32) -> Result<MapHandle> {
     if rc < 0 || opts.skb_prog_id == 0 {
         bail!("hub end {ifindex} runs no XDP program (was it deleted?)");
     }
-    let ids = crate::kernel::installed::prog_map_ids(opts.skb_prog_id).unwrap_or_default();
-    ids.iter()
-        .filter_map(|&id| MapHandle::from_map_id(id).ok())
-        .find(|m| m.name().to_str() == Some("hub_end_prog"))
+    crate::kernel::installed::prog_map_by_name(opts.skb_prog_id, "hub_end_prog")
         .with_context(|| format!("the XDP program on {ifindex} is not a hub end's"))
 }
 

@@ -178,11 +178,6 @@ struct ProgInfo {
     map_ids: Vec<u32>,
 }
 
-/// The maps a loaded program uses.
-pub fn prog_map_ids(prog_id: u32) -> Option<Vec<u32>> {
-    prog_info(prog_id).map(|i| i.map_ids)
-}
-
 fn prog_info(prog_id: u32) -> Option<ProgInfo> {
     // SAFETY: bpf(2) wrappers with buffers that outlive the calls; the fd is owned.
     unsafe {
@@ -221,9 +216,9 @@ fn boot_time_to_unix(since_boot: Duration) -> u64 {
     }
 }
 
-/// A map of an attached program whose name (the kernel keeps 15 characters) passes `want`.
-fn map_where(inst: &Installed, want: impl Fn(&str) -> bool) -> Option<libbpf_rs::MapHandle> {
-    inst.map_ids.iter().find_map(|&id| {
+/// One of the maps `map_ids` whose name (the kernel keeps 15 characters) passes `want`.
+fn map_where(map_ids: &[u32], want: impl Fn(&str) -> bool) -> Option<libbpf_rs::MapHandle> {
+    map_ids.iter().find_map(|&id| {
         let map = libbpf_rs::MapHandle::from_map_id(id).ok()?;
         want(&map.name().to_string_lossy()).then_some(map)
     })
@@ -231,12 +226,17 @@ fn map_where(inst: &Installed, want: impl Fn(&str) -> bool) -> Option<libbpf_rs:
 
 /// Finds a map of an attached program by name.
 pub fn map_by_name(inst: &Installed, name: &str) -> Option<libbpf_rs::MapHandle> {
-    map_where(inst, |n| n == name)
+    map_where(&inst.map_ids, |n| n == name)
+}
+
+/// Finds a map of the loaded program `prog_id` by name.
+pub fn prog_map_by_name(prog_id: u32, name: &str) -> Option<libbpf_rs::MapHandle> {
+    map_where(&prog_info(prog_id)?.map_ids, |n| n == name)
 }
 
 /// One of a program's global data maps: libbpf names them "<object>.rodata", "<object>.bss", ...
 pub fn global_map(inst: &Installed, suffix: &str) -> Option<libbpf_rs::MapHandle> {
-    map_where(inst, |n| n.ends_with(suffix))
+    map_where(&inst.map_ids, |n| n.ends_with(suffix))
 }
 
 /// The value of one of a program's global data maps.

@@ -31,43 +31,42 @@ pub fn run_in<T: Send + 'static>(
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
     let name = name.map(str::to_string);
-    std::thread::spawn(move || {
+    on_thread(move || {
         if let Some(n) = &name {
             enter(n)?;
         }
         f()
     })
-    .join()
-    .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?
 }
 
 /// Makes a network namespace with no name and no IPv6 (nothing speaks there unasked): the
 /// returned file is what keeps it, and everything in it, alive.
-pub fn make_unnamed() -> anyhow::Result<std::fs::File> {
-    std::thread::spawn(|| {
+pub fn make_unnamed() -> anyhow::Result<File> {
+    on_thread(|| {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(|e| anyhow::anyhow!("making a network namespace: {e} (needs root)"))?;
         for conf in ["all", "default"] {
             let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6"), "1");
         }
-        Ok(std::fs::File::open("/proc/thread-self/ns/net")?)
+        Ok(File::open("/proc/thread-self/ns/net")?)
     })
-    .join()
-    .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?
 }
 
 /// Runs `f` on a thread in the namespace `ns` (a file of /proc/*/ns/net, or one that
 /// make_unnamed returned); programs it starts run there too.
 pub fn run_in_file<T: Send + 'static>(
-    ns: &std::fs::File,
+    ns: &File,
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
     let ns = ns.try_clone()?;
-    std::thread::spawn(move || {
+    on_thread(move || {
         nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(|e| anyhow::anyhow!("entering a network namespace: {e}"))?;
         f()
     })
-    .join()
-    .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?
+}
+
+/// Runs `f` on a thread of its own, whose namespace changes leave the caller's alone.
+fn on_thread<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> anyhow::Result<T> {
+    std::thread::spawn(f).join().map_err(|_| anyhow::anyhow!("a worker thread panicked"))?
 }
