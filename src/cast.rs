@@ -1,6 +1,6 @@
 //! `ebpf-cast cast IN --to OUT[:POLICY]...`: one ingress video stream replicated in the kernel
 //! to many outputs, each with its own quality policy.
-use std::{collections::HashSet, io::Write, mem::MaybeUninit};
+use std::{cell::RefCell, collections::HashSet, io::Write, mem::MaybeUninit};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{skel::OpenSkel, ProgramAttachType};
@@ -205,6 +205,7 @@ impl<'obj> Caster<'obj> {
         }
         ro.cfg_video_pid = cfg.pid.unwrap_or(0);
         ro.cfg_codec = cfg.codec.map_or(0, Codec::value);
+        ro.cfg_rq_to_softnet = crate::kernel::percpu::rq_to_softnet().unwrap_or(0);
         if cfg.attach != AttachMode::Tc {
             open.progs.ecast_cast_in.set_attach_type(ProgramAttachType::TcxIngress);
         }
@@ -250,6 +251,14 @@ impl<'obj> Caster<'obj> {
         &self.hubs
     }
 
+    /// Tells the program the backlog limit, against which a hub's copies are admitted
+    /// (`backlog_takes` in cast.bpf.c); None: not known, admit them all.
+    pub fn set_backlog_max(&mut self, limit: Option<u64>) -> Result<()> {
+        let bss = self.skel.maps.bss_data.as_deref_mut().context("cast bss")?;
+        bss.backlog_max = limit.unwrap_or(0);
+        Ok(())
+    }
+
     /// How many outputs it has now (`ebpf-cast out` may have changed them).
     pub fn outputs(&self) -> Result<usize> {
         let bss = self.skel.maps.bss_data.as_deref().context("cast bss")?;
@@ -290,6 +299,7 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
     let mut backlog = backlog::ensure(cfg.outputs.len(), flow_limit.acts(), !args.no_tune);
     let mut obj = MaybeUninit::uninit();
     let mut caster = Caster::start(&cfg, &mut obj)?;
+    caster.set_backlog_max(backlog::read())?;
     let pinned = caster.pin(&cfg.name)?;
     if let Some(addr) = args.metrics {
         let me = crate::metrics::Target { name: cfg.name.clone(), netns: None };
@@ -299,19 +309,22 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
     print_outputs(&cfg, args, caster.hook(), &backlog, &flow_limit);
     let input_index = cfg.input.index;
     let mut flows = crate::out::FlowWatch::default();
+    let caster = RefCell::new(caster);
     stop.watch_until_stopped(
         args.run.interval()?,
         |last| {
-            caster.stats()?.print(&cfg.name, args.run.json, last);
+            caster.borrow().stats()?.print(&cfg.name, args.run.json, last);
             Ok(())
         },
         || {
             follow_links(&cfg.name, &cfg.input.name, input_index, args.run.json)?;
+            let mut caster = caster.borrow_mut();
             let joined = crate::out::gather(&cfg.name, caster.hubs(), cfg.hub_min, &mut flows)?;
             say(&cfg.name, "hub", &joined, args.run.json);
             let more = backlog.follow(caster.outputs()?, flow_limit.acts(), !args.no_tune);
             say(&cfg.name, "backlog", &Vec::from_iter(more), args.run.json);
-            Ok(())
+            // As raised above, or as an operator set it since.
+            caster.set_backlog_max(backlog::read())
         },
     )?;
     drop(pinned);

@@ -12,7 +12,8 @@
 //! ingress, which queues them on the CPU's backlog. The original datagram is handed to the other
 //! side with bpf_redirect_peer, which works only across namespaces, in the same pass through the
 //! input path (bench: 1.12x the copies/s of the backlog round at N = 4 with NAPI receivers,
-//! 1.15x at N = 16 with plain veths; when a big hub would take it, see HUB_PEER_MAX in cast.h).
+//! 1.15x at N = 16 with plain veths). A hub takes a datagram only while the CPU's backlog has
+//! room for all its copies (`backlog_takes` in cast.bpf.c).
 //! The cast deletes the hubs when it stops; killed, its hub namespace and with it the hubs go
 //! at once.
 use std::{

@@ -21,6 +21,10 @@ struct Cfg {
     codec: u8,
     /// (level, class) of each output, in send order; ifindex 1 (the namespace's lo).
     outputs: Vec<(u16, u8)>,
+    /// The output table as written, instead of `outputs`.
+    table: Vec<types::cast_out>,
+    /// As the cast's process writes it (0: not known).
+    backlog_max: u64,
 }
 
 #[derive(Debug, Default)]
@@ -44,18 +48,25 @@ fn run(cfg: Cfg, frames: Vec<Vec<u8>>) -> Run {
         }
         ro.cfg_video_pid = cfg.pid;
         ro.cfg_codec = cfg.codec;
+        ro.cfg_rq_to_softnet = ebpf_cast::kernel::percpu::rq_to_softnet().unwrap();
         let mut skel = open.load().unwrap();
         let bss = skel.maps.bss_data.as_deref_mut().unwrap();
-        for (i, (level, class_id)) in cfg.outputs.iter().enumerate() {
-            bss.cast_tabs[0].out[i] = types::cast_out {
-                ifindex: 1,
-                level: *level,
-                class_id: *class_id,
-                slot: i as u32,
-                ..Default::default()
-            };
+        let mut table = cfg.table.clone();
+        if table.is_empty() {
+            table = (cfg.outputs.iter().enumerate())
+                .map(|(i, &(level, class_id))| types::cast_out {
+                    ifindex: 1,
+                    level,
+                    class_id,
+                    slot: i as u32,
+                    ..Default::default()
+                })
+                .collect();
         }
-        bss.cast_tabs[0].n_out = cfg.outputs.len() as u32;
+        bss.cast_tabs[0].out[..table.len()].copy_from_slice(&table);
+        bss.cast_tabs[0].n_out = table.len() as u32;
+        bss.backlog_max = cfg.backlog_max;
+        let n_slots = table.iter().filter(|o| o.flags & HUB == 0).count() as u32;
         let mut r = Run::default();
         for f in &frames {
             let mut out = vec![0u8; 4096];
@@ -71,7 +82,7 @@ fn run(cfg: Cfg, frames: Vec<Vec<u8>>) -> Run {
             let v = skel.maps.cast_flows.lookup(&k, MapFlags::ANY).unwrap().unwrap();
             r.flows.push((skel::from_bytes(&k).unwrap(), skel::from_bytes(&v).unwrap()));
         }
-        for i in 0..cfg.outputs.len() as u32 {
+        for i in 0..n_slots {
             let mut sum = types::cast_ostat::default();
             for v in skel::per_cpu::<types::cast_ostat>(&skel.maps.cast_ostats, i).unwrap() {
                 sum.packets += v.packets;
@@ -316,6 +327,43 @@ fn an_emptied_datagram_is_not_sent() {
     assert_eq!(r.verdicts[1], TC_ACT_SHOT);
     assert_eq!((r.ostats[0].packets, r.ostats[0].frames_sent), (2, 1));
     assert_eq!((r.ostats[1].packets, r.ostats[1].frames_dropped), (1, 1));
+}
+
+const HUB: u8 = types::cast_out_flag::CAST_OUT_HUB.0 as u8;
+const VIA_HUB: u8 = types::cast_out_flag::CAST_OUT_VIA_HUB.0 as u8;
+
+/// A hub takes a datagram only while this CPU's backlog has room for all its copies, counting
+/// those already queued: the clones sent to lo before it queue there, and nothing drains the
+/// backlog while the program runs. Refused, the hub's members count a lost copy each and the flow
+/// an overload, and the copies made before it still went.
+#[test]
+fn a_hub_takes_a_datagram_only_while_the_backlog_has_room_for_all_its_copies() {
+    require_root!();
+    // Six outputs served directly, then a hub of 64, the smallest that is checked (its members
+    // are the entries before it).
+    let out = |slot: u32, flags: u8| types::cast_out { ifindex: 1, slot, flags, ..Default::default() };
+    let mut table: Vec<_> = (0..6).map(|slot| out(slot, 0)).collect();
+    table.extend((6..70).map(|slot| out(slot, VIA_HUB)));
+    table.push(types::cast_out { n_members: 64, ..out(70, HUB) });
+    // 6 queued + 64 copies fit a backlog of 69 (the kernel queues while it holds at most 69),
+    // not one of 68; 0: the limit is not known, no check.
+    for (max, taken) in [(69, true), (68, false), (0, true)] {
+        let cfg = Cfg { table: table.clone(), backlog_max: max, ..Default::default() };
+        let r = run(cfg, vec![frame(&Net::default(), &psi(VPID, 0x1b))]);
+        let what = format!("backlog limit {max}");
+        let members = &r.ostats[6..70];
+        assert!(r.ostats[..6].iter().all(|o| o.packets == 1 && o.clone_errors == 0), "{what}: {r:?}");
+        if taken {
+            assert_eq!(r.verdicts, [TC_ACT_REDIRECT], "{what}");
+            assert!(members.iter().all(|o| o.packets == 1 && o.clone_errors == 0), "{what}: {r:?}");
+        } else {
+            assert_eq!(r.verdicts, [TC_ACT_SHOT], "{what}");
+            // Counted like a copy the kernel refused: one datagram for the output, lost.
+            assert!(members.iter().all(|o| o.packets == 1 && o.clone_errors == 1), "{what}: {r:?}");
+        }
+        let overload = r.flows.iter().map(|(_, f)| f.overload).sum::<u64>();
+        assert_eq!(overload, u64::from(!taken), "{what}");
+    }
 }
 
 #[test]

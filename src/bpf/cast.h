@@ -42,11 +42,6 @@ enum cast_out_flag {
 	CAST_OUT_HUB = 2,
 	CAST_OUT_VIA_HUB = 4, /* a member of the group of the hub entry that follows it */
 };
-/* A hub of fewer members takes the original by bpf_redirect_peer, in the same pass; a bigger
- * one too once a copy of the datagram found room in the CPU's backlog, else it goes through the
- * backlog, whose refusal of a full queue spares the broadcast's work under overload (bench,
- * plain veths at N = 256 and 1024). */
-#define HUB_PEER_MAX 64
 
 /* One output, in the table sorted by level. */
 struct cast_out {

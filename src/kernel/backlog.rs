@@ -113,7 +113,7 @@ impl Raised {
 }
 
 /// The limit now (of the host).
-fn read() -> Option<u64> {
+pub fn read() -> Option<u64> {
     sysctl::read(SYSCTL).and_then(|s| s.parse().ok())
 }
 
