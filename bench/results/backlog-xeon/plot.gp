@@ -1,5 +1,5 @@
 set terminal pngcairo size 900,560
-set output 'bench/results/backlog-xeon/results.png'
+set output '/tmp/full-backlog/results.png'
 set logscale x 2
 set logscale y
 set xlabel 'outputs (N)'
@@ -8,31 +8,31 @@ set key outside right
 set grid
 set title 'Fan-out of 1316-byte datagrams on 2 vCPUs, receivers: backlog (median of repetitions)'
 plot '-' using 1:2 with linespoints title 'cast-all', '-' using 1:2 with linespoints title 'cast-mixed', '-' using 1:2 with linespoints title 'mirred', '-' using 1:2 with linespoints title 'relay'
-1 735355
-4 1686323
-16 2195149
-64 1179887
-256 99588
-1024 26024
+1 811799
+4 1861635
+16 2495398
+64 3016207
+256 1484865
+1024 620865
 e
-1 726060
-4 1016783
-16 1069120
-64 1067818
-256 643776
-1024 334531
+1 838596
+4 1143388
+16 1178384
+64 1241908
+256 801558
+1024 363394
 e
-1 764349
-4 1584843
-16 1011705
-64 286662
-256 24866
-1024 4035
+1 826844
+4 1639451
+16 1157083
+64 323845
+256 28697
+1024 3624
 e
-1 190024
-4 312307
-16 501560
-64 746385
-256 727306
-1024 549864
+1 212239
+4 339105
+16 503016
+64 803844
+256 797718
+1024 559998
 e
