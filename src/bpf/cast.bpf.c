@@ -8,7 +8,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include <bpf/bpf_core_read.h> /* bpf_core_type_id_kernel */
+#include <bpf/bpf_core_read.h>
 #include "common.h"
 #include "cast.h"
 #include "mpegts.h"
@@ -568,6 +568,11 @@ struct softnet_data___ecast {
 	struct sk_buff_head___ecast input_pkt_queue;
 } __attribute__((preserve_access_index));
 
+/* Hubs this big or bigger are checked: below, the check cost more with NAPI receivers, where
+ * it never refuses (its read of a queue that the input's CPU writes: N = 4 and 16, 4-12 % fewer
+ * copies/s), than it saved with plain veths, where a small broadcast wastes little. */
+#define HUB_CHECK_MIN 64
+
 /*
  * Whether this CPU's input backlog takes `copies` more frames now. A hub's broadcast queues all
  * its copies at once when its members have no NAPI, and nothing drains the backlog meanwhile:
@@ -578,11 +583,6 @@ struct softnet_data___ecast {
  * KALLSYMS_ALL: it is found at its fixed offset from the CPU's runqueue, which the running task
  * leads to. The reads are checked loads: a wrong pointer reads 0, never faults.
  */
-/* Hubs this big or bigger are checked: below, the check cost more with NAPI receivers, where
- * it never refuses (its read of a queue that the input's CPU writes: N = 4 and 16, 4-12 % fewer
- * copies/s), than it saved with plain veths, where a small broadcast wastes little. */
-#define HUB_CHECK_MIN 64
-
 static __always_inline int backlog_takes(__u32 copies)
 {
 	struct softnet_data___ecast *sd;
@@ -590,7 +590,8 @@ static __always_inline int backlog_takes(__u32 copies)
 	struct rq___ecast *rq;
 	__u64 max = backlog_max;
 
-	if (!max || !cfg_rq_to_softnet)
+	/* A kernel without cgroup scheduling has no runqueue in its cfs_rq: nothing to read. */
+	if (!max || !cfg_rq_to_softnet || !bpf_core_field_exists(struct cfs_rq___ecast, rq))
 		return 1;
 	task = bpf_rdonly_cast((void *)bpf_get_current_task(),
 			       bpf_core_type_id_kernel(struct task_struct___ecast));

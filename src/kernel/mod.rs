@@ -2,8 +2,8 @@
 //! (`skel`), attaching at ingress (`attach`) and finding what is attached (`installed`), the
 //! pins of running casts (`pins`), the checks before loading (`preflight`), the input backlog
 //! sysctl (`backlog`), the flow limit for RPS-steered inputs (`flow_limit`), both through
-//! `sysctl`, the layout of per-CPU variables (`percpu`), interfaces (`iface`), and network namespaces (`netns` for `--netns`,
-//! `sandbox` for private ones).
+//! `sysctl`, the layout of per-CPU variables (`percpu`), interfaces (`iface`), and network
+//! namespaces (`netns` for `--netns`, `sandbox` for private ones).
 pub mod attach;
 pub mod backlog;
 pub mod flow_limit;
