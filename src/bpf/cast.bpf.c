@@ -34,8 +34,6 @@ struct cast_meta cast_meta;
 /* net.core.netdev_max_backlog, as the cast's process last read it; 0: not known. */
 __u64 backlog_max;
 
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CAST_MAX_OUT);
@@ -593,13 +591,11 @@ static __always_inline int backlog_takes(__u32 copies)
 	/* A kernel without cgroup scheduling has no runqueue in its cfs_rq: nothing to read. */
 	if (!max || !cfg_rq_to_softnet || !bpf_core_field_exists(struct cfs_rq___ecast, rq))
 		return 1;
-	task = bpf_rdonly_cast((void *)bpf_get_current_task(),
-			       bpf_core_type_id_kernel(struct task_struct___ecast));
+	task = bpf_core_cast((void *)bpf_get_current_task(), struct task_struct___ecast);
 	rq = task->se.cfs_rq->rq; /* checked loads */
 	if (!rq)
 		return 1;
-	sd = bpf_rdonly_cast((void *)((__u64)rq + cfg_rq_to_softnet),
-			     bpf_core_type_id_kernel(struct softnet_data___ecast));
+	sd = bpf_core_cast((void *)((__u64)rq + cfg_rq_to_softnet), struct softnet_data___ecast);
 	/* The kernel queues while the queue holds at most max. A hub bigger than the whole
 	 * backlog (a limit left low) still goes when it is empty: its first max copies arrive. */
 	if (copies > max)
