@@ -327,8 +327,11 @@ fn load_bcast<'o>(
     let idx = |name: &str| -> Result<u32> {
         nix::net::if_::if_nametoindex(name).with_context(|| format!("no interface {name}"))
     };
-    let ports: Vec<u32> = (0..n).map(|i| idx(&format!("o{i}"))).collect::<Result<_>>()?;
-    let prog = ebpf_cast::hub::program(&ports)?; // ports are named in their own namespace
+    let ports: Vec<ebpf_cast::hub::Member> = (0..n)
+        .map(|i| Ok(ebpf_cast::hub::Member { ifindex: idx(&format!("o{i}"))?, slot: i as u32 }))
+        .collect::<Result<_>>()?;
+    // Ports are named in their own namespace; the probe counts nothing and checks nothing.
+    let prog = ebpf_cast::hub::Broadcast::load(&ports, None)?.original;
     if let Some(Feed { peer_ns: Some(hub_ns), .. }) = &feed {
         sandbox::enter(hub_ns)?; // the XDP side of the hub lives there
     }

@@ -1,6 +1,6 @@
 //! `ebpf-cast cast IN --to OUT[:POLICY]...`: one ingress video stream replicated in the kernel
 //! to many outputs, each with its own quality policy.
-use std::{cell::RefCell, collections::HashSet, io::Write, mem::MaybeUninit};
+use std::{collections::HashSet, io::Write, mem::MaybeUninit};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{skel::OpenSkel, ProgramAttachType};
@@ -108,11 +108,11 @@ fn entry(o: &Output) -> types::cast_out {
 
 /// The table a cast starts with: the outputs of each level with at least `hub_min` of them
 /// (without NAT) get a hub, by the rule that also moves later outputs into hubs.
-fn first_table(cfg: &CastConfig) -> Result<(types::cast_table, Hubs)> {
+fn first_table(cfg: &CastConfig, shared: &crate::hub::Shared) -> Result<(types::cast_table, Hubs)> {
     let hubs = Hubs::new(cfg.input.index);
     let mut outs: crate::out::Outputs = cfg.outputs.iter().map(|o| (o.slot, entry(o))).collect();
     let mut cur = types::cast_table::default();
-    crate::out::gather_into(&mut cur, &mut outs, &hubs, cfg.hub_min, u32::MAX, &mut |_, _| {
+    crate::out::gather_into(&mut cur, &mut outs, &hubs, shared, cfg.hub_min, u32::MAX, &mut |_, _| {
         unreachable!("no hub exists before the first table")
     })?;
     Ok((table::build(&cur, outs.into_values().collect(), 0)?, hubs))
@@ -196,7 +196,6 @@ impl<'obj> Caster<'obj> {
         cfg: &CastConfig,
         obj: &'obj mut MaybeUninit<libbpf_rs::OpenObject>,
     ) -> Result<Caster<'obj>> {
-        let (table, hubs) = first_table(cfg)?;
         let mut open = skel::open(CastSkelBuilder::default(), obj)?;
         let ro = open.maps.rodata_data.as_deref_mut().context("cast rodata")?;
         ro.cfg_nports = cfg.ports.len() as u32;
@@ -205,11 +204,19 @@ impl<'obj> Caster<'obj> {
         }
         ro.cfg_video_pid = cfg.pid.unwrap_or(0);
         ro.cfg_codec = cfg.codec.map_or(0, Codec::value);
-        ro.cfg_rq_to_softnet = crate::kernel::percpu::rq_to_softnet().unwrap_or(0);
+        let rq_to_softnet = crate::kernel::percpu::rq_to_softnet().unwrap_or(0);
+        ro.cfg_rq_to_softnet = rq_to_softnet;
         if cfg.attach != AttachMode::Tc {
             open.progs.ecast_cast_in.set_attach_type(ProgramAttachType::TcxIngress);
         }
         let mut skel = open.load().context("loading the cast program")?;
+        // The hubs' programs share the program's maps: made once it is loaded.
+        let shared = crate::hub::Shared {
+            ostats: &skel.maps.cast_ostats,
+            backlog: &skel.maps.cast_backlog,
+            rq_to_softnet,
+        };
+        let (table, hubs) = first_table(cfg, &shared)?;
         let bss = skel.maps.bss_data.as_deref_mut().context("cast bss")?;
         bss.cast_tabs[0] = table;
         bss.cast_active = 0;
@@ -239,6 +246,7 @@ impl<'obj> Caster<'obj> {
                 ("ostats", &mut m.cast_ostats),
                 ("flows", &mut m.cast_flows),
                 ("caps", &mut m.cast_caps),
+                ("backlog", &mut m.cast_backlog),
             ],
         )
     }
@@ -251,11 +259,16 @@ impl<'obj> Caster<'obj> {
         &self.hubs
     }
 
-    /// Tells the program the backlog limit, against which a hub's copies are admitted
-    /// (`backlog_takes` in cast.bpf.c); None: not known, admit them all.
-    pub fn set_backlog_max(&mut self, limit: Option<u64>) -> Result<()> {
-        let bss = self.skel.maps.bss_data.as_deref_mut().context("cast bss")?;
-        bss.backlog_max = limit.unwrap_or(0);
+    /// Tells the program and its hubs the backlog limit, against which a hub's copies are
+    /// admitted (src/bpf/backlog.h); None: not known, admit them all.
+    pub fn set_backlog_max(&self, limit: Option<u64>) -> Result<()> {
+        let max = limit.unwrap_or(0).to_ne_bytes();
+        libbpf_rs::MapCore::update(
+            &self.skel.maps.cast_backlog,
+            &0u32.to_ne_bytes(),
+            &max,
+            libbpf_rs::MapFlags::ANY,
+        )?;
         Ok(())
     }
 
@@ -309,16 +322,14 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
     print_outputs(&cfg, args, caster.hook(), &backlog, &flow_limit);
     let input_index = cfg.input.index;
     let mut flows = crate::out::FlowWatch::default();
-    let caster = RefCell::new(caster);
     stop.watch_until_stopped(
         args.run.interval()?,
         |last| {
-            caster.borrow().stats()?.print(&cfg.name, args.run.json, last);
+            caster.stats()?.print(&cfg.name, args.run.json, last);
             Ok(())
         },
         || {
             follow_links(&cfg.name, &cfg.input.name, input_index, args.run.json)?;
-            let mut caster = caster.borrow_mut();
             let joined = crate::out::gather(&cfg.name, caster.hubs(), cfg.hub_min, &mut flows)?;
             say(&cfg.name, "hub", &joined, args.run.json);
             let more = backlog.follow(caster.outputs()?, flow_limit.acts(), !args.no_tune);

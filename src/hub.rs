@@ -8,12 +8,15 @@
 //! members is written to the other, which the next table then names, so each datagram sees one
 //! membership. Each end is a veth pair: one side in the cast's namespace, the other (`...p`) in
 //! a namespace with no name that the cast makes for its hubs and that goes with its process.
-//! Both sides run the end's program (src/bpf/hub_end.bpf.c). Clones enter the cast's side at
+//! Both sides run an end program (src/bpf/hub_end.bpf.c). Clones enter the cast's side at
 //! ingress, which queues them on the CPU's backlog. The original datagram is handed to the other
 //! side with bpf_redirect_peer, which works only across namespaces, in the same pass through the
 //! input path (bench: 1.12x the copies/s of the backlog round at N = 4 with NAPI receivers,
 //! 1.15x at N = 16 with plain veths). A hub takes a datagram only while the CPU's backlog has
-//! room for all its copies (`backlog_takes` in cast.bpf.c).
+//! room for all its copies (src/bpf/backlog.h): the cast program checks before it hands over
+//! the original (hubs of 64 or more), a hub of clones when the clone comes off the backlog.
+//! A refused datagram counts as a lost copy for each member, in the cast's counters, which
+//! the broadcast programs share.
 //! The cast deletes the hubs when it stops; killed, its hub namespace and with it the hubs go
 //! at once.
 use std::{
@@ -31,6 +34,21 @@ use crate::kernel::{
     netns,
     skel::{self, hub::*, hub_end::*},
 };
+
+/// A member of a hub: its output's interface and its slot in the cast's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub ifindex: u32,
+    pub slot: u32,
+}
+
+/// What a hub's broadcast programs share with their cast: its counters and its backlog limit
+/// (cast_maps.h), and where the CPU's backlog lies (`percpu::rq_to_softnet`).
+pub struct Shared<'a> {
+    pub ostats: &'a dyn MapCore,
+    pub backlog: &'a dyn MapCore,
+    pub rq_to_softnet: i64,
+}
 
 /// Outputs of one policy from which they share a hub, unless `--hub-min` says otherwise (the
 /// policy served last: half as many). Below this the cost of the hop through the hub (a second
@@ -66,9 +84,8 @@ impl Hubs {
         Hubs { input_ifindex, made: Default::default(), ns: OnceCell::new(), arrays: Default::default() }
     }
 
-    /// Makes a hub, both ends pointing at `ports` (interface indexes). Returns the ifindex of
-    /// end a.
-    pub fn add(&self, ports: &[u32]) -> Result<u32> {
+    /// Makes a hub, both ends pointing at `members`. Returns the ifindex of end a.
+    pub fn add(&self, members: &[Member], shared: &Shared) -> Result<u32> {
         let ns = match self.ns.get() {
             Some(ns) => ns,
             None => {
@@ -81,7 +98,8 @@ impl Hubs {
         let mut first = 0;
         for end in ['a', 'b'] {
             let dev = name(self.input_ifindex, n, end);
-            let ifindex = self.add_end(ns, &dev, ports).with_context(|| format!("making hub end {dev}"))?;
+            let ifindex =
+                self.add_end(ns, &dev, members, shared).with_context(|| format!("making hub end {dev}"))?;
             if first == 0 {
                 first = ifindex;
             }
@@ -89,9 +107,10 @@ impl Hubs {
         Ok(first)
     }
 
-    /// Makes the veth pair `dev` (here) / `dev`p (in the hub namespace), both sides running a
-    /// new end program that broadcasts to `ports`. Returns the ifindex of `dev`.
-    fn add_end(&self, ns: &File, dev: &str, ports: &[u32]) -> Result<u32> {
+    /// Makes the veth pair `dev` (here, taking clones) / `dev`p (in the hub namespace, taking
+    /// originals), with new end programs that broadcast to `members`. Returns the ifindex of
+    /// `dev`.
+    fn add_end(&self, ns: &File, dev: &str, members: &[Member], shared: &Shared) -> Result<u32> {
         let peer = format!("{dev}p");
         if peer.len() > 15 {
             bail!("hub name {peer} is longer than an interface name may be");
@@ -106,14 +125,15 @@ impl Hubs {
         let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"), "1");
         ip(&["link", "set", dev, "up"])?;
         let ifindex = crate::kernel::iface::index_of(dev)?;
-        let (prog, array) = end_program()?;
-        set_broadcast(&array, &program(ports)?)?;
-        attach_program(ifindex, &prog)?;
+        let end = end_programs()?;
+        set_broadcast(&end.array, &Broadcast::load(members, Some(shared))?)?;
+        attach_program(ifindex, &end.clones)?;
+        let original = end.original;
         netns::run_in_file(ns, move || {
             ip(&["link", "set", &peer, "up"])?;
-            attach_program(crate::kernel::iface::index_of(&peer)?, &prog)
+            attach_program(crate::kernel::iface::index_of(&peer)?, &original)
         })?;
-        self.arrays.borrow_mut().push(array);
+        self.arrays.borrow_mut().push(end.array);
         Ok(ifindex)
     }
 }
@@ -149,11 +169,11 @@ fn ip(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Makes the hub end `end_ifindex` (of this namespace) broadcast to `ports` from its next
-/// frame on: its program's array gets a new broadcast program. Any process of the cast's
-/// namespace can do this; the end's other side, in the hub namespace, runs the same program.
-pub fn set_members(end_ifindex: u32, ports: &[u32]) -> Result<()> {
-    set_broadcast(&end_array(end_ifindex)?, &program(ports)?)
+/// Makes the hub end `end_ifindex` (of this namespace) broadcast to `members` from its next
+/// frame on: its programs' array gets new broadcast programs. Any process of the cast's
+/// namespace can do this; the end's other side, in the hub namespace, shares the array.
+pub fn set_members(end_ifindex: u32, members: &[Member], shared: &Shared) -> Result<()> {
+    set_broadcast(&end_array(end_ifindex)?, &Broadcast::load(members, Some(shared))?)
 }
 
 /// The program array of the end program on `ifindex`, found from the kernel.
@@ -171,34 +191,79 @@ fn end_array(ifindex: u32) -> Result<MapHandle> {
         .with_context(|| format!("the XDP program on {ifindex} is not a hub end's"))
 }
 
-fn set_broadcast(array: &dyn MapCore, prog: &OwnedFd) -> Result<()> {
-    let fd = prog.as_raw_fd() as u32;
-    array.update(&0u32.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY).context("setting a hub's broadcast")
+/// Points an end's array at `b`: the clones' entry first, so that while the two differ a
+/// datagram meets one membership or the other, never a mix.
+fn set_broadcast(array: &dyn MapCore, b: &Broadcast) -> Result<()> {
+    use skel::hub_end::types::hub_entry;
+    for (entry, prog) in [(hub_entry::HUB_CLONES, &b.clones), (hub_entry::HUB_ORIGINAL, &b.original)] {
+        let fd = prog.as_raw_fd() as u32;
+        array
+            .update(&entry.0.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
+            .context("setting a hub's broadcast")?;
+    }
+    Ok(())
 }
 
-/// A new end program, and its array.
-fn end_program() -> Result<(OwnedFd, MapHandle)> {
+/// An end's programs (for its two sides) and the array they share.
+struct EndPrograms {
+    original: OwnedFd,
+    clones: OwnedFd,
+    array: MapHandle,
+}
+
+fn end_programs() -> Result<EndPrograms> {
     let mut obj = MaybeUninit::uninit();
     let skel =
         skel::open(HubEndSkelBuilder::default(), &mut obj)?.load().context("loading the hub end program")?;
-    Ok((
-        skel.progs.ecast_hub_end.as_fd().try_clone_to_owned()?,
-        MapHandle::try_from(&skel.maps.hub_end_prog)?,
-    ))
+    Ok(EndPrograms {
+        original: skel.progs.ecast_hub_end.as_fd().try_clone_to_owned()?,
+        clones: skel.progs.ecast_hub_end_clones.as_fd().try_clone_to_owned()?,
+        array: MapHandle::try_from(&skel.maps.hub_end_prog)?,
+    })
 }
 
-/// A broadcast program loaded with `ports` (interface indexes of this namespace) in its devmap.
-pub fn program(ports: &[u32]) -> Result<OwnedFd> {
-    let mut obj = MaybeUninit::uninit();
-    let mut open = skel::open(HubSkelBuilder::default(), &mut obj)?;
-    // The broadcast walks every bucket of the map: as many as there are ports, not 1024.
-    open.maps.hub_ports.set_max_entries(ports.len().max(1) as u32)?;
-    let skel = open.load().context("loading the hub program")?;
-    for p in ports {
-        skel.maps.hub_ports.update(&p.to_ne_bytes(), &p.to_ne_bytes(), MapFlags::ANY)?;
+/// The broadcast programs of one membership, for the original and for clones (they live, and
+/// with them their devmap, as long as these fds or an end's array holds them).
+pub struct Broadcast {
+    pub original: OwnedFd,
+    pub clones: OwnedFd,
+}
+
+impl Broadcast {
+    /// Loads them with `members` (interfaces of this namespace) in their devmap. Without
+    /// `shared` (a benchmark's probe), they check nothing and count into maps of their own.
+    pub fn load(members: &[Member], shared: Option<&Shared>) -> Result<Broadcast> {
+        let mut obj = MaybeUninit::uninit();
+        let mut open = skel::open(HubSkelBuilder::default(), &mut obj)?;
+        // The broadcast walks every bucket of the map: as many as there are ports, not 1024.
+        open.maps.hub_ports.set_max_entries(members.len().max(1) as u32)?;
+        let ro = open.maps.rodata_data.as_deref_mut().context("hub rodata")?;
+        ro.cfg_n_members = members.len() as u32;
+        // As the members' devices are now (hub.bpf.c): a change of offloads is seen at the
+        // next change of members.
+        ro.cfg_n_queued = match shared {
+            Some(_) => {
+                members.iter().filter(|m| crate::kernel::iface::copies_queue_on_backlog(m.ifindex)).count()
+            }
+            None => 0,
+        } as u32;
+        for (dst, m) in ro.cfg_slots.iter_mut().zip(members) {
+            *dst = m.slot;
+        }
+        if let Some(s) = shared {
+            ro.cfg_rq_to_softnet = s.rq_to_softnet;
+            open.maps.cast_ostats.reuse_fd(s.ostats.as_fd()).context("sharing the cast's counters")?;
+            open.maps.cast_backlog.reuse_fd(s.backlog.as_fd()).context("sharing the cast's backlog limit")?;
+        }
+        let skel = open.load().context("loading the hub program")?;
+        for m in members {
+            skel.maps.hub_ports.update(&m.ifindex.to_ne_bytes(), &m.ifindex.to_ne_bytes(), MapFlags::ANY)?;
+        }
+        Ok(Broadcast {
+            original: skel.progs.ecast_hub.as_fd().try_clone_to_owned()?,
+            clones: skel.progs.ecast_hub_clones.as_fd().try_clone_to_owned()?,
+        })
     }
-    // The program (and through it the map) lives as long as this fd.
-    Ok(skel.progs.ecast_hub.as_fd().try_clone_to_owned()?)
 }
 
 /// Attaches `prog` as generic XDP on `ifindex` (of the current namespace).

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 
 use crate::{
     error::input,
+    hub::{Member, Shared},
     kernel::iface::Iface,
     kernel::pins::{self, Instance},
     kernel::preflight,
@@ -213,7 +214,7 @@ fn edit(cmd: &OutCmd, name: &str, c: &mut Change) -> Result<String> {
         OutCmd::Del { output, .. } => {
             let slot = slot_of(c.bss, output, name)?;
             if let Some(mut o) = c.outs.remove(&slot) {
-                leave_hub(c.bss, c.cur, &mut o)?;
+                leave_hub(c.inst, c.bss, c.cur, &mut o)?;
             }
             pins::set_cstr(&mut c.bss.cast_meta.slot_name[slot as usize], "");
             Ok(format!("removed {output} from {name}"))
@@ -270,7 +271,7 @@ fn add(spec: &NewOutput, name: &str, c: &mut Change) -> Result<String> {
 fn set(output: &str, policy: Policy, name: &str, c: &mut Change) -> Result<String> {
     let slot = slot_of(c.bss, output, name)?;
     let o = c.outs.get_mut(&slot).context("slot without a table entry")?;
-    leave_hub(c.bss, c.cur, o)?;
+    leave_hub(c.inst, c.bss, c.cur, o)?;
     let capped = |level| level == crate::policy::LEVEL_CAP;
     let new_cap = capped(o.level) && capped(policy.level());
     // More frames from now (a capped output is a class of its own, which may have skipped a
@@ -292,22 +293,36 @@ const HUB_GRACE: Duration = Duration::from_millis(100);
 
 /// Takes an output out of its hub: the hub's other end gets the remaining members, and the
 /// new table names that end, so each datagram reaches the output once, by the hub or directly.
-fn leave_hub(bss: &types::bss, cur: &mut types::cast_table, o: &mut types::cast_out) -> Result<()> {
+fn leave_hub(
+    inst: &Instance,
+    bss: &types::bss,
+    cur: &mut types::cast_table,
+    o: &mut types::cast_out,
+) -> Result<()> {
     if o.flags & OUT_VIA_HUB == 0 {
         return Ok(());
     }
     o.flags &= !OUT_VIA_HUB;
     let Some(h) = crate::table::hub_index(cur, o.level) else { return Ok(()) };
-    let members: Vec<u32> = crate::table::outputs(cur)
+    let members: Vec<Member> = crate::table::outputs(cur)
         .filter(|m| m.flags & OUT_VIA_HUB != 0 && m.level == o.level && m.slot != o.slot)
-        .map(|m| m.ifindex)
+        .map(member)
         .collect();
-    repoint_hub(bss, &mut cur.out[h], &members)
+    repoint_hub(&inst.shared(), bss, &mut cur.out[h], &members)
+}
+
+fn member(o: &types::cast_out) -> Member {
+    Member { ifindex: o.ifindex, slot: o.slot }
 }
 
 /// Gives the hub's idle end the members `members`, and points the hub entry `hub` (of the next
 /// table) at it.
-fn repoint_hub(bss: &types::bss, hub: &mut types::cast_out, members: &[u32]) -> Result<()> {
+fn repoint_hub(
+    shared: &Shared,
+    bss: &types::bss,
+    hub: &mut types::cast_out,
+    members: &[Member],
+) -> Result<()> {
     // The idle end was last named by a table older than the one in use.
     let tabs = bss.cast_tabs.len();
     let prev = (bss.cast_active as usize + tabs - 1) % tabs;
@@ -316,7 +331,7 @@ fn repoint_hub(bss: &types::bss, hub: &mut types::cast_out, members: &[u32]) -> 
         std::thread::sleep(wait);
     }
     let other = crate::hub::other_end(hub.ifindex)?;
-    crate::hub::set_members(other, members)?;
+    crate::hub::set_members(other, members, shared)?;
     hub.ifindex = other;
     Ok(())
 }
@@ -355,8 +370,9 @@ pub fn gather(
     watch.0 = now;
     let said = change(name, |c| {
         let bss = &*c.bss;
-        let moved = gather_into(c.cur, c.outs, hubs, hub_min, joined, &mut |hub, members| {
-            repoint_hub(bss, hub, members)
+        let shared = c.inst.shared();
+        let moved = gather_into(c.cur, c.outs, hubs, &shared, hub_min, joined, &mut |hub, members| {
+            repoint_hub(&shared, bss, hub, members)
         })?;
         let said: Vec<String> = moved
             .iter()
@@ -379,9 +395,10 @@ pub fn gather_into(
     cur: &mut types::cast_table,
     outs: &mut Outputs,
     hubs: &crate::hub::Hubs,
+    shared: &Shared,
     hub_min: usize,
     joined: u32,
-    repoint: &mut dyn FnMut(&mut types::cast_out, &[u32]) -> Result<()>,
+    repoint: &mut dyn FnMut(&mut types::cast_out, &[Member]) -> Result<()>,
 ) -> Result<Vec<Vec<u32>>> {
     let mut moved = Vec::new();
     if hub_min == 0 {
@@ -409,7 +426,7 @@ pub fn gather_into(
         let joining = |o: &&types::cast_out| {
             o.level == level && (o.flags & OUT_VIA_HUB != 0 || ready.contains(&o.slot))
         };
-        let members: Vec<u32> = outs.values().filter(joining).map(|o| o.ifindex).collect();
+        let members: Vec<Member> = outs.values().filter(joining).map(member).collect();
         let gen_added = outs.values().filter(joining).map(|o| o.gen_added).max().unwrap_or(0);
         match hub {
             Some(h) => {
@@ -418,7 +435,7 @@ pub fn gather_into(
             }
             None => {
                 let n = cur.n_out as usize;
-                let ifindex = hubs.add(&members)?;
+                let ifindex = hubs.add(&members, shared)?;
                 cur.out[n] =
                     types::cast_out { ifindex, level, flags: OUT_HUB, gen_added, ..Default::default() };
                 cur.n_out += 1;

@@ -65,7 +65,8 @@ fn run(cfg: Cfg, frames: Vec<Vec<u8>>) -> Run {
         }
         bss.cast_tabs[0].out[..table.len()].copy_from_slice(&table);
         bss.cast_tabs[0].n_out = table.len() as u32;
-        bss.backlog_max = cfg.backlog_max;
+        let max = cfg.backlog_max.to_ne_bytes();
+        skel.maps.cast_backlog.update(&0u32.to_ne_bytes(), &max, MapFlags::ANY).unwrap();
         let n_slots = table.iter().filter(|o| o.flags & HUB == 0).count() as u32;
         let mut r = Run::default();
         for f in &frames {

@@ -19,21 +19,6 @@ fn backlog() -> u64 {
     std::fs::read_to_string(BACKLOG).unwrap().trim().parse().unwrap()
 }
 
-/// Puts a sysctl back as it was, also when the test fails with a cast killed.
-struct Restore(&'static str, String);
-
-impl Restore {
-    fn save(path: &'static str) -> Restore {
-        Restore(path, std::fs::read_to_string(path).unwrap())
-    }
-}
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.0, &self.1);
-    }
-}
-
 /// Starts `cast in0 --json ARGS` and returns it with its first event (the outputs and the note).
 fn start(e: &Edge, args: &[&str]) -> (Proc, serde_json::Value) {
     let mut c = std::process::Command::new(bin());

@@ -282,3 +282,28 @@ fn copies_a_member_refused_show_as_its_device_drops() {
     stop_cast(cast);
     t.assert_clean();
 }
+
+/// Which members a hub of clones checks the backlog for: veths whose TSO is on hand every copy
+/// to their peer through the backlog, whatever the peer runs; with TSO off the peer's NAPI may
+/// take them (bench: GRO on the peer), and other devices queue elsewhere.
+#[test]
+fn only_members_whose_copies_wait_in_the_backlog_are_checked_for() {
+    require_root!();
+    let ns = Netns::new("hubq");
+    ns.ip("link add v0 type veth peer name v1");
+    ns.ip("link set dev v0 up");
+    ns.ip("link set dev v1 up");
+    let ask = |ns: &Netns, dev: &'static str| {
+        ns.enter(move || {
+            ebpf_cast::kernel::iface::copies_queue_on_backlog(
+                ebpf_cast::kernel::iface::index_of(dev).unwrap(),
+            )
+        })
+    };
+    assert!(ask(&ns, "v0"), "a veth as made: TSO on");
+    ns.sh("ethtool -K v1 gro on");
+    assert!(ask(&ns, "v0"), "GRO on the peer does not help while TSO is on");
+    ns.sh("ethtool -K v0 tso off");
+    assert!(!ask(&ns, "v0"), "TSO off: the peer's NAPI takes the copies");
+    assert!(!ask(&ns, "lo"), "not a veth");
+}

@@ -11,6 +11,7 @@
 #include <bpf/bpf_core_read.h>
 #include "common.h"
 #include "cast.h"
+#include "backlog.h"
 #include "mpegts.h"
 #include "parse.h"
 
@@ -31,15 +32,6 @@ const volatile struct ts_abi ts_abi;
 struct cast_table cast_tabs[CAST_TABLES];
 __u32 cast_active;
 struct cast_meta cast_meta;
-/* net.core.netdev_max_backlog, as the cast's process last read it; 0: not known. */
-__u64 backlog_max;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, CAST_MAX_OUT);
-	__type(key, __u32);
-	__type(value, struct cast_ostat);
-} cast_ostats SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -547,61 +539,12 @@ static __always_inline void copy_sent(struct dgram *d, struct cast_ostat *st, __
 		d->refused_slot = slot;
 }
 
-/* The few kernel fields backlog_takes reads, matched by CO-RE to the kernel's (these flavors keep
- * the rest of the kernel's big structs out of the program's BTF and the skeleton). */
-struct rq___ecast {};
-struct cfs_rq___ecast {
-	struct rq___ecast *rq;
-} __attribute__((preserve_access_index));
-struct sched_entity___ecast {
-	struct cfs_rq___ecast *cfs_rq;
-} __attribute__((preserve_access_index));
-struct task_struct___ecast {
-	struct sched_entity___ecast se;
-} __attribute__((preserve_access_index));
-struct sk_buff_head___ecast {
-	__u32 qlen;
-} __attribute__((preserve_access_index));
-struct softnet_data___ecast {
-	struct sk_buff_head___ecast input_pkt_queue;
-} __attribute__((preserve_access_index));
-
-/* Hubs this big or bigger are checked: below, the check cost more with NAPI receivers, where
- * it never refuses (its read of a queue that the input's CPU writes: N = 4 and 16, 4-12 % fewer
- * copies/s), than it saved with plain veths, where a small broadcast wastes little. */
+/* The hub that takes the original is checked here (backlog.h) from this many members: below,
+ * the check cost more with NAPI receivers, where it never refuses (their copies do not queue on
+ * the backlog; its read of a queue that the input's CPU writes: N = 4 and 16, 4-12 % fewer
+ * copies/s), than it saved with plain veths, where a small broadcast wastes little. Hubs that
+ * take clones check when they broadcast (hub.bpf.c). */
 #define HUB_CHECK_MIN 64
-
-/*
- * Whether this CPU's input backlog takes `copies` more frames now. A hub's broadcast queues all
- * its copies at once when its members have no NAPI, and nothing drains the backlog meanwhile:
- * without room for all of them, most would be made only to be refused. (With NAPI members the
- * copies do not queue there, and the backlog holds at most the input: cast gives it twice the
- * room the input may take under the flow limit, and 8 per output.) The kernel offers no helper
- * for the queue's length, and softnet_data is not a symbol BPF can name on kernels without
- * KALLSYMS_ALL: it is found at its fixed offset from the CPU's runqueue, which the running task
- * leads to. The reads are checked loads: a wrong pointer reads 0, never faults.
- */
-static __always_inline int backlog_takes(__u32 copies)
-{
-	struct softnet_data___ecast *sd;
-	struct task_struct___ecast *task;
-	struct rq___ecast *rq;
-	__u64 max = backlog_max;
-
-	/* A kernel without cgroup scheduling has no runqueue in its cfs_rq: nothing to read. */
-	if (!max || !cfg_rq_to_softnet || !bpf_core_field_exists(struct cfs_rq___ecast, rq))
-		return 1;
-	task = bpf_core_cast((void *)bpf_get_current_task(), struct task_struct___ecast);
-	rq = task->se.cfs_rq->rq; /* checked loads */
-	if (!rq)
-		return 1;
-	sd = bpf_core_cast((void *)((__u64)rq + cfg_rq_to_softnet), struct softnet_data___ecast);
-	/* The kernel queues while the queue holds at most max. A hub bigger than the whole
-	 * backlog (a limit left low) still goes when it is empty: its first max copies arrive. */
-	if (copies > max)
-		copies = max;
-	return sd->input_pkt_queue.qlen + copies <= max + 1;
-}
 
 /* Adds what one datagram did for an output to its counters: `bytes` 0 if it sent nothing. */
 static __always_inline void add(struct cast_ostat *st, struct dgram *d, __u32 sent, __u32 bytes,
@@ -869,9 +812,8 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 		account(o, st, d, sent, 0, 0);
 		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
 	}
-	/* A hub handed a clone queues it on the backlog too, before its copies. */
-	if (hub && o->n_members >= HUB_CHECK_MIN && !d->full &&
-	    !backlog_takes(o->n_members + !d->last))
+	if (hub && d->last && o->n_members >= HUB_CHECK_MIN && !d->full &&
+	    !backlog_takes(o->n_members, cfg_rq_to_softnet))
 		d->full = 1;
 	if (d->full) {
 		/* Lost to this output like a refused copy, without the work of making it. */

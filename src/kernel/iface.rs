@@ -100,26 +100,64 @@ pub fn tx_dropped() -> std::collections::HashMap<String, u32> {
     drops
 }
 
-/// Link type (ARPHRD_*) and hardware address, from SIOCGIFHWADDR.
-fn hw_addr(name: &str) -> Result<(u16, [u8; 6])> {
-    // SAFETY: a zeroed ifreq is valid; the name fits (checked in index_of).
+/// Whether copies sent out of interface `index` wait in the CPU's input backlog: a veth whose
+/// segmentation offload (TSO) is on hands its peer every frame that no local socket sent through
+/// netif_rx, whatever the peer runs (veth_xmit: only with TSO off may its peer's NAPI take them).
+/// Other devices queue elsewhere (a tap: its own ring).
+pub fn copies_queue_on_backlog(index: u32) -> bool {
+    const ETHTOOL_GDRVINFO: u32 = 3;
+    const ETHTOOL_GTSO: u32 = 0x1e;
+    let Some(name) = name_of(index) else { return false };
+    // struct ethtool_drvinfo: cmd, then the driver's name in 32 bytes (196 bytes in all).
+    let mut info = [0u32; 49];
+    info[0] = ETHTOOL_GDRVINFO;
+    if ioctl(&name, libc::SIOCETHTOOL, |req| req.ifr_ifru.ifru_data = info.as_mut_ptr().cast()).is_err() {
+        return false;
+    }
+    // SAFETY: the array is 196 bytes; the driver name is bytes 4..36.
+    let driver = unsafe { std::slice::from_raw_parts(info.as_ptr().cast::<u8>().add(4), 32) };
+    if !driver.starts_with(b"veth\0") {
+        return false;
+    }
+    // struct ethtool_value: cmd, data.
+    let mut tso = [ETHTOOL_GTSO, 0];
+    ioctl(&name, libc::SIOCETHTOOL, |req| req.ifr_ifru.ifru_data = tso.as_mut_ptr().cast()).is_ok()
+        && tso[1] != 0
+}
+
+/// Runs the interface ioctl `request` on `name`, with the request's union set by `set`.
+fn ioctl(
+    name: &str,
+    request: libc::c_ulong,
+    set: impl FnOnce(&mut libc::ifreq),
+) -> std::io::Result<libc::ifreq> {
+    // SAFETY: a zeroed ifreq is valid.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+    for (dst, src) in req.ifr_name.iter_mut().take(libc::IFNAMSIZ - 1).zip(name.bytes()) {
         *dst = src as libc::c_char;
     }
+    set(&mut req);
     // SAFETY: plain socket(2) call; the fd is closed below.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
-        return Err(std::io::Error::last_os_error().into());
+        return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: SIOCGIFHWADDR reads req.ifr_name and writes req.ifr_ifru.
-    let rc = unsafe { libc::ioctl(fd, libc::SIOCGIFHWADDR, &mut req) };
+    // SAFETY: the request reads req.ifr_name and reads or writes what req.ifr_ifru points at,
+    // which outlives the call.
+    let rc = unsafe { libc::ioctl(fd, request, &mut req) };
     let err = std::io::Error::last_os_error();
     // SAFETY: fd is ours.
     unsafe { libc::close(fd) };
     if rc < 0 {
-        return Err(input(format!("cannot read the link type of interface {name}: {err}")));
+        return Err(err);
     }
+    Ok(req)
+}
+
+/// Link type (ARPHRD_*) and hardware address, from SIOCGIFHWADDR.
+fn hw_addr(name: &str) -> Result<(u16, [u8; 6])> {
+    let req = ioctl(name, libc::SIOCGIFHWADDR, |_| {})
+        .map_err(|err| input(format!("cannot read the link type of interface {name}: {err}")))?;
     // SAFETY: SIOCGIFHWADDR fills the hwaddr member of the union.
     let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
     let mut mac = [0u8; 6];

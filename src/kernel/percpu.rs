@@ -5,8 +5,14 @@
 //! without KALLSYMS_ALL.
 use libbpf_rs::btf::{types::DataSec, Btf, BtfType};
 
-/// Bytes from `runqueues` to `softnet_data`; None where the BTF does not say.
+/// Bytes from `runqueues` to `softnet_data`; None where the BTF does not say. Read once per
+/// process (every hub's programs need it).
 pub fn rq_to_softnet() -> Option<i64> {
+    static ONCE: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+    *ONCE.get_or_init(read)
+}
+
+fn read() -> Option<i64> {
     let btf = Btf::from_vmlinux().ok()?;
     let sec: DataSec = btf.type_by_name(".data..percpu")?;
     let offset = |name: &str| {

@@ -137,6 +137,8 @@ pub struct Instance {
     pub flows: MapHandle,
     /// The budgets of capped outputs, by slot.
     pub caps: MapHandle,
+    /// The backlog limit the program checks broadcasts against.
+    pub backlog: MapHandle,
 }
 
 impl Instance {
@@ -171,7 +173,17 @@ impl Instance {
             ostats: open("ostats")?,
             flows: open("flows")?,
             caps: open("caps")?,
+            backlog: open("backlog")?,
         })
+    }
+
+    /// What the programs of its hubs share with it.
+    pub fn shared(&self) -> crate::hub::Shared<'_> {
+        crate::hub::Shared {
+            ostats: &self.ostats,
+            backlog: &self.backlog,
+            rq_to_softnet: super::percpu::rq_to_softnet().unwrap_or(0),
+        }
     }
 
     /// Serialises changes to this instance across processes and mount namespaces: a lock file
@@ -320,6 +332,7 @@ fn attached() -> Vec<Instance> {
                 ostats: crate::kernel::installed::map_by_name(i, "cast_ostats")?,
                 flows: crate::kernel::installed::map_by_name(i, "cast_flows")?,
                 caps: crate::kernel::installed::map_by_name(i, "cast_caps")?,
+                backlog: crate::kernel::installed::map_by_name(i, "cast_backlog")?,
             };
             inst.name = cstr(&inst.read_bss().ok()?.cast_meta.name);
             Some(inst)

@@ -359,3 +359,19 @@ pub fn drain(s: &UdpSocket) -> Vec<Vec<u8>> {
     }
     got
 }
+
+/// Puts a host sysctl back as it was, also when the test fails with a cast killed (which then
+/// cannot restore what it changed).
+pub struct Restore(&'static str, String);
+
+impl Restore {
+    pub fn save(path: &'static str) -> Restore {
+        Restore(path, std::fs::read_to_string(path).unwrap())
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.0, &self.1);
+    }
+}
