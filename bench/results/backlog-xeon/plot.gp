@@ -1,5 +1,5 @@
 set terminal pngcairo size 900,560
-set output '/tmp/full-backlog/results.png'
+set output 'bench/results/backlog-xeon/results.png'
 set logscale x 2
 set logscale y
 set xlabel 'outputs (N)'
@@ -8,31 +8,31 @@ set key outside right
 set grid
 set title 'Fan-out of 1316-byte datagrams on 2 vCPUs, receivers: backlog (median of repetitions)'
 plot '-' using 1:2 with linespoints title 'cast-all', '-' using 1:2 with linespoints title 'cast-mixed', '-' using 1:2 with linespoints title 'mirred', '-' using 1:2 with linespoints title 'relay'
-1 811799
-4 1861635
-16 2495398
-64 3016207
-256 1484865
-1024 620865
+1 750939
+4 1733975
+16 2352038
+64 2664630
+256 1398673
+1024 623689
 e
-1 838596
-4 1143388
-16 1178384
-64 1241908
-256 801558
-1024 363394
+1 751953
+4 1067493
+16 1082781
+64 1472534
+256 1342853
+1024 534080
 e
-1 826844
-4 1639451
-16 1157083
-64 323845
-256 28697
-1024 3624
+1 784787
+4 1514201
+16 1100571
+64 289113
+256 26087
+1024 4105
 e
-1 212239
-4 339105
-16 503016
-64 803844
-256 797718
-1024 559998
+1 200830
+4 333754
+16 500232
+64 759920
+256 757440
+1024 527496
 e
