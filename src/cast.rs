@@ -204,18 +204,13 @@ impl<'obj> Caster<'obj> {
         }
         ro.cfg_video_pid = cfg.pid.unwrap_or(0);
         ro.cfg_codec = cfg.codec.map_or(0, Codec::value);
-        let rq_to_softnet = crate::kernel::percpu::rq_to_softnet().unwrap_or(0);
-        ro.cfg_rq_to_softnet = rq_to_softnet;
+        ro.cfg_rq_to_softnet = crate::kernel::percpu::rq_to_softnet().unwrap_or(0);
         if cfg.attach != AttachMode::Tc {
             open.progs.ecast_cast_in.set_attach_type(ProgramAttachType::TcxIngress);
         }
         let mut skel = open.load().context("loading the cast program")?;
         // The hubs' programs share the program's maps: made once it is loaded.
-        let shared = crate::hub::Shared {
-            ostats: &skel.maps.cast_ostats,
-            backlog: &skel.maps.cast_backlog,
-            rq_to_softnet,
-        };
+        let shared = crate::hub::Shared { ostats: &skel.maps.cast_ostats, backlog: &skel.maps.cast_backlog };
         let (table, hubs) = first_table(cfg, &shared)?;
         let bss = skel.maps.bss_data.as_deref_mut().context("cast bss")?;
         bss.cast_tabs[0] = table;

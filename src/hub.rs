@@ -43,11 +43,10 @@ pub struct Member {
 }
 
 /// What a hub's broadcast programs share with their cast: its counters and its backlog limit
-/// (cast_maps.h), and where the CPU's backlog lies (`percpu::rq_to_softnet`).
+/// (cast_maps.h).
 pub struct Shared<'a> {
     pub ostats: &'a dyn MapCore,
     pub backlog: &'a dyn MapCore,
-    pub rq_to_softnet: i64,
 }
 
 /// Outputs of one policy from which they share a hub, unless `--hub-min` says otherwise (the
@@ -239,19 +238,15 @@ impl Broadcast {
         open.maps.hub_ports.set_max_entries(members.len().max(1) as u32)?;
         let ro = open.maps.rodata_data.as_deref_mut().context("hub rodata")?;
         ro.cfg_n_members = members.len() as u32;
-        // As the members' devices are now (hub.bpf.c): a change of offloads is seen at the
-        // next change of members.
-        ro.cfg_n_queued = match shared {
-            Some(_) => {
-                members.iter().filter(|m| crate::kernel::iface::copies_queue_on_backlog(m.ifindex)).count()
-            }
-            None => 0,
-        } as u32;
         for (dst, m) in ro.cfg_slots.iter_mut().zip(members) {
             *dst = m.slot;
         }
         if let Some(s) = shared {
-            ro.cfg_rq_to_softnet = s.rq_to_softnet;
+            // As the members' devices are now (hub.bpf.c): a change of offloads is seen at the
+            // next change of members.
+            let queued = members.iter().filter(|m| crate::kernel::iface::copies_queue_on_backlog(m.ifindex));
+            ro.cfg_n_queued = queued.count() as u32;
+            ro.cfg_rq_to_softnet = crate::kernel::percpu::rq_to_softnet().unwrap_or(0);
             open.maps.cast_ostats.reuse_fd(s.ostats.as_fd()).context("sharing the cast's counters")?;
             open.maps.cast_backlog.reuse_fd(s.backlog.as_fd()).context("sharing the cast's backlog limit")?;
         }

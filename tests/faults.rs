@@ -16,28 +16,12 @@ use std::{
 
 use common::{control::*, *};
 use nix::sys::signal::Signal;
-use serde_json::Value;
 
 const EDGE_IP: &str = "10.211.0.1";
 const CAM_IP: &str = "10.211.0.2";
 
 fn edge(n: usize) -> Edge {
     Edge::new(n, EDGE_IP, CAM_IP)
-}
-
-fn outputs_of(stats: &Value) -> Vec<&Value> {
-    stats[0]["outputs"].as_array().unwrap().iter().collect()
-}
-
-fn output<'a>(stats: &'a Value, name: &str) -> &'a Value {
-    outputs_of(stats)
-        .into_iter()
-        .find(|o| o["interface"] == name)
-        .unwrap_or_else(|| panic!("no output {name} in {stats}"))
-}
-
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
 #[test]

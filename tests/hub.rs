@@ -13,18 +13,8 @@ use std::time::Duration;
 const EDGE_IP: &str = "10.213.0.1";
 const CAM_IP: &str = "10.213.0.2";
 
-fn output<'a>(stats: &'a Value, name: &str) -> &'a Value {
-    stats[0]["outputs"].as_array().unwrap().iter().find(|o| o["interface"] == name).unwrap()
-}
-
 fn packets(stats: &Value, name: &str) -> u64 {
     output(stats, name)["packets"].as_u64().unwrap()
-}
-
-/// The hub ends in the edge namespace, with their XDP mode (each is a veth whose other side is
-/// in the cast's hub namespace).
-fn hubs(t: &Edge) -> Vec<String> {
-    t.edge.ip("-o -d link show").lines().filter(|l| l.contains(": ech")).map(String::from).collect()
 }
 
 /// Sends numbered datagrams (not TS: every policy takes them whole) and checks that each output

@@ -179,11 +179,7 @@ impl Instance {
 
     /// What the programs of its hubs share with it.
     pub fn shared(&self) -> crate::hub::Shared<'_> {
-        crate::hub::Shared {
-            ostats: &self.ostats,
-            backlog: &self.backlog,
-            rq_to_softnet: super::percpu::rq_to_softnet().unwrap_or(0),
-        }
+        crate::hub::Shared { ostats: &self.ostats, backlog: &self.backlog }
     }
 
     /// Serialises changes to this instance across processes and mount namespaces: a lock file

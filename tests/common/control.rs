@@ -182,3 +182,27 @@ pub fn increasing(s: &[u32]) -> bool {
 pub fn seqs(d: &[Vec<u8>]) -> Vec<u32> {
     d.iter().map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]])).collect()
 }
+
+/// The outputs in `stats cam1 --json`, in its order.
+pub fn outputs_of(stats: &serde_json::Value) -> Vec<&serde_json::Value> {
+    stats[0]["outputs"].as_array().unwrap().iter().collect()
+}
+
+/// Output `name` in `stats cam1 --json`.
+pub fn output<'a>(stats: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    outputs_of(stats)
+        .into_iter()
+        .find(|o| o["interface"] == name)
+        .unwrap_or_else(|| panic!("no output {name} in {stats}"))
+}
+
+/// A counter of the stats.
+pub fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// The hub ends in the edge namespace, with their XDP mode (each is a veth whose other side is
+/// in the cast's hub namespace).
+pub fn hubs(t: &Edge) -> Vec<String> {
+    t.edge.ip("-o -d link show").lines().filter(|l| l.contains(": ech")).map(String::from).collect()
+}
