@@ -328,7 +328,9 @@ fn load_bcast<'o>(
         nix::net::if_::if_nametoindex(name).with_context(|| format!("no interface {name}"))
     };
     let ports: Vec<ebpf_cast::hub::Member> = (0..n)
-        .map(|i| Ok(ebpf_cast::hub::Member { ifindex: idx(&format!("o{i}"))?, slot: i as u32 }))
+        .map(|i| {
+            Ok(ebpf_cast::hub::Member { ifindex: idx(&format!("o{i}"))?, slot: i as u32, queues: false })
+        })
         .collect::<Result<_>>()?;
     // Ports are named in their own namespace; the probe counts nothing and checks nothing.
     let prog = ebpf_cast::hub::Broadcast::load(&ports, None)?.original;

@@ -98,6 +98,7 @@ fn entry(o: &Output) -> types::cast_out {
         level: o.policy.level(),
         cap_bps: o.policy.cap(),
         slot: o.slot,
+        flags: crate::out::queue_flag(o.iface.index),
         ..Default::default()
     };
     if let Some((dst, mac)) = o.nat {

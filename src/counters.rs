@@ -37,6 +37,10 @@ pub struct OutputStats {
     /// The hub device (its end that the table names) the output gets its copies through.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hub: Option<String>,
+    /// Its copies wait in the CPU's input backlog (a veth with TSO on, as it was when the output
+    /// was added): net.core.netdev_max_backlog bounds them, and its hub checks for room. False:
+    /// TSO is off, so the peer's NAPI may take them (with GRO or XDP on the peer).
+    pub queues_on_backlog: bool,
 }
 
 fn level_name<S: serde::Serializer>(level: &Option<u16>, s: S) -> Result<S::Ok, S::Error> {
@@ -79,6 +83,8 @@ impl Stats {
         let outputs = crate::kernel::pins::slot_outputs(meta);
         let drops = iface::tx_dropped();
         let hub_of = table::hubs_by_slot(table);
+        let queue: BTreeMap<u32, bool> =
+            table::outputs(table).map(|o| (o.slot, o.flags & table::OUT_QUEUES != 0)).collect();
         // Each hub's name once (a hub may serve hundreds of outputs).
         let hub_names: BTreeMap<u32, String> = hub_of
             .values()
@@ -92,6 +98,7 @@ impl Stats {
                 policy: policy.to_string(),
                 device_drops: drops.get(name).map_or(0, |d| u64::from(d.wrapping_sub(base))),
                 hub: hub_of.get(slot).map(|i| hub_names[i].clone()),
+                queues_on_backlog: queue.get(slot).copied().unwrap_or(false),
                 ..Default::default()
             };
             if let Policy::Max(_) = policy {

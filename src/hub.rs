@@ -13,8 +13,9 @@
 //! side with bpf_redirect_peer, which works only across namespaces, in the same pass through the
 //! input path (bench: 1.12x the copies/s of the backlog round at N = 4 with NAPI receivers,
 //! 1.15x at N = 16 with plain veths). A hub takes a datagram only while the CPU's backlog has
-//! room for all its copies (src/bpf/backlog.h): the cast program checks before it hands over
-//! the original (hubs of 64 or more), a hub of clones when the clone comes off the backlog.
+//! room for all the copies that will wait there (src/bpf/backlog.h; members on veths with TSO
+//! on, `CAST_OUT_QUEUES`): the cast program checks before it hands over the original, a hub of
+//! clones when the clone comes off the backlog.
 //! A refused datagram counts as a lost copy for each member, in the cast's counters, which
 //! the broadcast programs share.
 //! The cast deletes the hubs when it stops; killed, its hub namespace and with it the hubs go
@@ -35,11 +36,13 @@ use crate::kernel::{
     skel::{self, hub::*, hub_end::*},
 };
 
-/// A member of a hub: its output's interface and its slot in the cast's counters.
+/// A member of a hub: its output's interface, its slot in the cast's counters, and whether its
+/// copies wait in the CPU's backlog (`CAST_OUT_QUEUES`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Member {
     pub ifindex: u32,
     pub slot: u32,
+    pub queues: bool,
 }
 
 /// What a hub's broadcast programs share with their cast: its counters and its backlog limit
@@ -242,10 +245,7 @@ impl Broadcast {
             *dst = m.slot;
         }
         if let Some(s) = shared {
-            // As the members' devices are now (hub.bpf.c): a change of offloads is seen at the
-            // next change of members.
-            let queued = members.iter().filter(|m| crate::kernel::iface::copies_queue_on_backlog(m.ifindex));
-            ro.cfg_n_queued = queued.count() as u32;
+            ro.cfg_n_queued = members.iter().filter(|m| m.queues).count() as u32;
             ro.cfg_rq_to_softnet = crate::kernel::percpu::rq_to_softnet().unwrap_or(0);
             open.maps.cast_ostats.reuse_fd(s.ostats.as_fd()).context("sharing the cast's counters")?;
             open.maps.cast_backlog.reuse_fd(s.backlog.as_fd()).context("sharing the cast's backlog limit")?;

@@ -19,7 +19,7 @@ use crate::{
     kernel::preflight,
     kernel::skel::cast::types,
     policy::Policy,
-    table::{MAX_OUTPUTS, OUT_HUB, OUT_NAT, OUT_VIA_HUB},
+    table::{MAX_OUTPUTS, OUT_HUB, OUT_NAT, OUT_QUEUES, OUT_VIA_HUB},
 };
 
 #[derive(Debug, clap::Subcommand)]
@@ -253,6 +253,7 @@ fn add(spec: &NewOutput, name: &str, c: &mut Change) -> Result<String> {
         cap_bps: spec.policy.cap(),
         slot,
         gen_added: c.gen,
+        flags: queue_flag(iface.index),
         ..Default::default()
     };
     if let Some(dst) = spec.dst {
@@ -312,7 +313,18 @@ fn leave_hub(
 }
 
 fn member(o: &types::cast_out) -> Member {
-    Member { ifindex: o.ifindex, slot: o.slot }
+    Member { ifindex: o.ifindex, slot: o.slot, queues: o.flags & OUT_QUEUES != 0 }
+}
+
+/// The flags of a new output on interface `index`: whether its copies wait in the CPU's
+/// backlog, as the device is when the output is added (an operator who changes its offloads
+/// later re-adds it).
+pub fn queue_flag(index: u32) -> u8 {
+    if crate::kernel::iface::copies_queue_on_backlog(index) {
+        OUT_QUEUES
+    } else {
+        0
+    }
 }
 
 /// Gives the hub's idle end the members `members`, and points the hub entry `hub` (of the next
@@ -461,7 +473,7 @@ pub fn nat_mac(dev: &str, dst: &SocketAddrV4, given: Option<[u8; 6]>) -> Result<
 
 /// Makes a table entry rewrite its copies to `dst` and `mac`.
 pub fn set_nat(o: &mut types::cast_out, dst: SocketAddrV4, mac: [u8; 6]) {
-    o.flags = OUT_NAT;
+    o.flags |= OUT_NAT;
     o.nat_daddr = u32::from_ne_bytes(dst.ip().octets());
     o.nat_dport = dst.port().to_be();
     o.nat_dmac = mac;

@@ -17,6 +17,7 @@ pub const MAX_CLASSES: usize = types::cast_limit::CAST_MAX_CLASS.0 as usize;
 pub const OUT_NAT: u8 = types::cast_out_flag::CAST_OUT_NAT.0 as u8;
 pub const OUT_HUB: u8 = types::cast_out_flag::CAST_OUT_HUB.0 as u8;
 pub const OUT_VIA_HUB: u8 = types::cast_out_flag::CAST_OUT_VIA_HUB.0 as u8;
+pub const OUT_QUEUES: u8 = types::cast_out_flag::CAST_OUT_QUEUES.0 as u8;
 
 /// The table the program reads now.
 pub fn active(bss: &types::bss) -> &types::cast_table {
@@ -71,13 +72,20 @@ pub fn build(cur: &types::cast_table, mut outs: Vec<types::cast_out>, gen: u32) 
             class_of.insert(*l, free);
         }
     }
-    let members = |level: u16, outs: &[types::cast_out]| {
-        outs.iter().filter(|o| o.level == level && o.flags & OUT_VIA_HUB != 0).count() as u32
+    // The members of the hub of `level` with all of `flags`.
+    let members = |level: u16, flags: u8, outs: &[types::cast_out]| {
+        outs.iter()
+            .filter(|o| o.level == level && o.flags & (OUT_VIA_HUB | flags) == OUT_VIA_HUB | flags)
+            .count() as u32
     };
     let hubs: Vec<types::cast_out> = cur.out[..cur.n_out as usize]
         .iter()
-        .filter(|h| h.flags & OUT_HUB != 0 && members(h.level, &outs) > 0)
-        .map(|h| types::cast_out { n_members: members(h.level, &outs), ..*h })
+        .filter(|h| h.flags & OUT_HUB != 0 && members(h.level, 0, &outs) > 0)
+        .map(|h| types::cast_out {
+            n_members: members(h.level, 0, &outs),
+            n_queued: members(h.level, OUT_QUEUES, &outs),
+            ..*h
+        })
         .collect();
     for o in outs.iter_mut() {
         if !hubs.iter().any(|h| h.level == o.level) {
@@ -157,12 +165,22 @@ mod tests {
         let member = |level, slot| types::cast_out { flags: OUT_VIA_HUB, ..out(level, slot) };
         let mut cur = types::cast_table { n_out: 1, ..Default::default() };
         cur.out[0] = types::cast_out { ifindex: 99, flags: OUT_HUB, ..out(0, 0) };
-        let t = build(&cur, vec![member(0, 1), out(257, 2), out(0, 3), member(0, 4)], 1).unwrap();
-        let got: Vec<(u32, u8, u32)> =
-            t.out[..t.n_out as usize].iter().map(|o| (o.slot, o.flags, o.n_members)).collect();
+        let queues = |o: types::cast_out| types::cast_out { flags: o.flags | OUT_QUEUES, ..o };
+        let outs = vec![member(0, 1), queues(out(257, 2)), queues(out(0, 3)), queues(member(0, 4))];
+        let t = build(&cur, outs, 1).unwrap();
+        let got: Vec<(u32, u8, u32, u32)> =
+            t.out[..t.n_out as usize].iter().map(|o| (o.slot, o.flags, o.n_members, o.n_queued)).collect();
+        let (via, queued) = (OUT_VIA_HUB, OUT_QUEUES);
         assert_eq!(
             got,
-            vec![(3, 0, 0), (1, OUT_VIA_HUB, 0), (4, OUT_VIA_HUB, 0), (0, OUT_HUB, 2), (2, 0, 0)]
+            vec![
+                (3, queued, 0, 0),
+                (1, via, 0, 0),
+                (4, via | queued, 0, 0),
+                (0, OUT_HUB, 2, 1),
+                (2, queued, 0, 0)
+            ],
+            "the hub is checked for its one member whose copies queue"
         );
         assert_eq!(outputs(&t).count(), 4);
         assert_eq!(hub_index(&t, 0).map(|h| t.out[h].ifindex), Some(99));

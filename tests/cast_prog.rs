@@ -333,26 +333,31 @@ fn an_emptied_datagram_is_not_sent() {
 const HUB: u8 = types::cast_out_flag::CAST_OUT_HUB.0 as u8;
 const VIA_HUB: u8 = types::cast_out_flag::CAST_OUT_VIA_HUB.0 as u8;
 
-/// A hub takes a datagram only while this CPU's backlog has room for all its copies, counting
-/// those already queued: the clones sent to lo before it queue there, and nothing drains the
-/// backlog while the program runs. Refused, the hub's members count a lost copy each and the flow
-/// an overload, and the copies made before it still went.
+/// A hub takes a datagram only while this CPU's backlog has room for the copies that will wait
+/// there, counting those already queued: the clones sent to lo before it queue there, and nothing
+/// drains the backlog while the program runs. Refused, the hub's members count a lost copy each
+/// and the flow an overload, and the copies made before it still went. Members whose copies do
+/// not queue (a peer's NAPI takes them) count for nothing.
 #[test]
-fn a_hub_takes_a_datagram_only_while_the_backlog_has_room_for_all_its_copies() {
+fn a_hub_takes_a_datagram_only_while_the_backlog_has_room_for_its_queued_copies() {
     require_root!();
-    // Six outputs served directly, then a hub of 64, the smallest that is checked (its members
-    // are the entries before it).
+    // Six outputs served directly, then a hub of 8 (its members are the entries before it).
     let out = |slot: u32, flags: u8| types::cast_out { ifindex: 1, slot, flags, ..Default::default() };
     let mut table: Vec<_> = (0..6).map(|slot| out(slot, 0)).collect();
-    table.extend((6..70).map(|slot| out(slot, VIA_HUB)));
-    table.push(types::cast_out { n_members: 64, ..out(70, HUB) });
-    // 6 queued + 64 copies fit a backlog of 69 (the kernel queues while it holds at most 69),
-    // not one of 68; 0: the limit is not known, no check.
-    for (max, taken) in [(69, true), (68, false), (0, true)] {
-        let cfg = Cfg { table: table.clone(), backlog_max: max, ..Default::default() };
+    table.extend((6..14).map(|slot| out(slot, VIA_HUB)));
+    table.push(types::cast_out { n_members: 8, ..out(14, HUB) });
+    // 6 queued + 8 copies fit a backlog of 13 (the kernel queues while it holds at most 13),
+    // not one of 12; 0: the limit is not known, no check. Of 3 members that queue, 6 + 3 fit 8,
+    // not 7; with none that queue, nothing is checked.
+    for (queued, max, taken) in
+        [(8, 13, true), (8, 12, false), (8, 0, true), (3, 8, true), (3, 7, false), (0, 1, true)]
+    {
+        let mut table = table.clone();
+        table.last_mut().unwrap().n_queued = queued;
+        let cfg = Cfg { table, backlog_max: max, ..Default::default() };
         let r = run(cfg, vec![frame(&Net::default(), &psi(VPID, 0x1b))]);
-        let what = format!("backlog limit {max}");
-        let members = &r.ostats[6..70];
+        let what = format!("{queued} members queue, backlog limit {max}");
+        let members = &r.ostats[6..14];
         assert!(r.ostats[..6].iter().all(|o| o.packets == 1 && o.clone_errors == 0), "{what}: {r:?}");
         if taken {
             assert_eq!(r.verdicts, [TC_ACT_REDIRECT], "{what}");

@@ -98,11 +98,13 @@ fn members_leave_the_hub_that_takes_the_original_and_the_others_get_every_datagr
 
 /// The policy served last takes the datagram itself, so its hub costs no copy in tc: it gets one
 /// from half --hub-min outputs (4 of 8). A policy served before it (its copies are clones) needs
-/// the full count. `stats` names the hub of each output in one.
+/// the full count. `stats` names the hub of each output in one, and whether its copies queue on
+/// the CPU's backlog (a veth with TSO on), which its hub checks for.
 #[test]
 fn the_policy_served_last_gets_a_hub_from_half_as_many_outputs() {
     require_root!();
     let t = Edge::new(8, EDGE_IP, CAM_IP);
+    t.edge.sh("ethtool -K o8 tso off");
     let rx = t.receivers();
     let key: Vec<String> = (5..=8).flat_map(|i| ["--to".into(), format!("o{i}:key")]).collect();
     let mut extra: Vec<&str> = key.iter().map(String::as_str).collect();
@@ -117,6 +119,10 @@ fn the_policy_served_last_gets_a_hub_from_half_as_many_outputs() {
     for i in 5..=8 {
         let o = output(&stats, &format!("o{i}"));
         assert!(o["hub"].as_str().is_some_and(|h| h.starts_with("ech")), "o{i} of key, served last: {o}");
+    }
+    for i in 1..=8 {
+        let o = output(&stats, &format!("o{i}"));
+        assert_eq!(o["queues_on_backlog"], i != 8, "TSO on, as veths are made, but on o8: {o}");
     }
     every_output_gets_every_datagram(&t, &rx);
     t.stop_clean(cast);
@@ -183,6 +189,8 @@ fn outputs_added_later_move_into_a_hub_without_loss() {
             got.len()
         );
         assert_eq!(packets(&stats, &format!("o{i}")), got.len() as u64, "o{i}");
+        let o = output(&stats, &format!("o{i}"));
+        assert_eq!(o["queues_on_backlog"], true, "added with TSO on: its hub checks for its copies: {o}");
     }
     stop_cast(cast);
     assert!(hubs(&t).is_empty(), "hub devices left behind");

@@ -539,12 +539,6 @@ static __always_inline void copy_sent(struct dgram *d, struct cast_ostat *st, __
 		d->refused_slot = slot;
 }
 
-/* The hub that takes the original is checked here (backlog.h) from this many members: below,
- * the check cost more with NAPI receivers, where it never refuses (their copies do not queue on
- * the backlog; its read of a queue that the input's CPU writes: N = 4 and 16, 4-12 % fewer
- * copies/s), than it saved with plain veths, where a small broadcast wastes little. Hubs that
- * take clones check when they broadcast (hub.bpf.c). */
-#define HUB_CHECK_MIN 64
 
 /* Adds what one datagram did for an output to its counters: `bytes` 0 if it sent nothing. */
 static __always_inline void add(struct cast_ostat *st, struct dgram *d, __u32 sent, __u32 bytes,
@@ -812,8 +806,10 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 		account(o, st, d, sent, 0, 0);
 		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
 	}
-	if (hub && d->last && o->n_members >= HUB_CHECK_MIN && !d->full &&
-	    !backlog_takes(o->n_members, cfg_rq_to_softnet))
+	/* The hub that takes the original broadcasts in this same pass: checked here, for the
+	 * members whose copies queue (none with NAPI receivers: no read of the queue). Hubs that
+	 * take clones check when they broadcast (hub.bpf.c). */
+	if (hub && d->last && o->n_queued && !d->full && !backlog_takes(o->n_queued, cfg_rq_to_softnet))
 		d->full = 1;
 	if (d->full) {
 		/* Lost to this output like a refused copy, without the work of making it. */

@@ -41,6 +41,9 @@ enum cast_out_flag {
 	 * skb_clone, no data copy). One copy goes into the hub's ingress for a group of outputs. */
 	CAST_OUT_HUB = 2,
 	CAST_OUT_VIA_HUB = 4, /* a member of the group of the hub entry that follows it */
+	/* Its copies wait in the CPU's backlog (a veth with TSO on: veth_xmit hands them to the
+	 * peer through netif_rx), so a hub with it takes a datagram only while there is room. */
+	CAST_OUT_QUEUES = 8,
 };
 
 /* One output, in the table sorted by level. */
@@ -48,13 +51,14 @@ struct cast_out {
 	__u32 ifindex;
 	__u16 level;       /* policy: send the packets with prio >= level */
 	__u8 class_id;     /* index of the output's policy class: same level, same class */
-	__u8 flags;        /* CAST_OUT_NAT */
+	__u8 flags;        /* enum cast_out_flag */
 	__u32 slot;        /* index in cast_ostats, stable while the output exists */
 	__u32 gen_added;   /* table generation that added it: no video before a keyframe after */
 	__be32 nat_daddr;
 	__be16 nat_dport;
 	__u8 nat_dmac[6];
 	__u32 n_members;   /* a hub: its members are the entries just before it */
+	__u32 n_queued;    /* a hub: members with CAST_OUT_QUEUES */
 	__u32 cap_bps;     /* LEVEL_CAP: the budget, bits/s of UDP payload */
 };
 
