@@ -816,7 +816,11 @@ fn main() -> Result<()> {
     for &n in &o.ns {
         // The kernel's default input backlog for every mechanism (--rx backlog: the copies too),
         // or with --tuned what `cast` sets.
-        let _limit = backlog::set(if o.tuned { backlog::needed(n, true) } else { 1000 })?;
+        let _limit = backlog::set(if o.tuned {
+            backlog::needed(n, if o.rx == Rx::Backlog { n } else { 0 }, true)
+        } else {
+            1000
+        })?;
         let _flow_limit = match o.tuned {
             true => Some(
                 sysctl::change(flow_limit::SYSCTL, "1".into())

@@ -53,7 +53,8 @@ pub struct CastArgs {
     /// (net.core.flow_limit_cpu_bitmap) on the CPUs that RPS steers the input from, so that an
     /// overloaded input leaves room in the backlog for the hubs' copies, and raises
     /// net.core.netdev_max_backlog to 8 per output, at least 2000 with the flow limit (which
-    /// halves the input's room), again as `out add` adds outputs (both restored on exit)
+    /// halves the input's room) and 8000 when copies queue there too (veth outputs with TSO on),
+    /// again as `out add` adds outputs (both restored on exit)
     #[arg(long)]
     pub no_tune: bool,
     /// From this many outputs of one policy (without dst=), they get their copies through a
@@ -269,9 +270,11 @@ impl<'obj> Caster<'obj> {
     }
 
     /// How many outputs it has now (`ebpf-cast out` may have changed them).
-    pub fn outputs(&self) -> Result<usize> {
+    /// The outputs now, and how many of them queue their copies on the CPU's backlog.
+    pub fn outputs(&self) -> Result<(usize, usize)> {
         let bss = self.skel.maps.bss_data.as_deref().context("cast bss")?;
-        Ok(pins::slot_outputs(&bss.cast_meta).len())
+        let queued = table::outputs(table::active(bss)).filter(|o| o.flags & table::OUT_QUEUES != 0).count();
+        Ok((pins::slot_outputs(&bss.cast_meta).len(), queued))
     }
 
     pub fn stats(&self) -> Result<Stats> {
@@ -305,9 +308,10 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
         hub_min: args.hub_min,
     };
     let flow_limit = flow_limit::ensure(&cfg.input.name, !args.no_tune);
-    let mut backlog = backlog::ensure(cfg.outputs.len(), flow_limit.acts(), !args.no_tune);
     let mut obj = MaybeUninit::uninit();
     let mut caster = Caster::start(&cfg, &mut obj)?;
+    let (outputs, queued) = caster.outputs()?;
+    let mut backlog = backlog::ensure(outputs, queued, flow_limit.acts(), !args.no_tune);
     caster.set_backlog_max(backlog::read())?;
     let pinned = caster.pin(&cfg.name)?;
     if let Some(addr) = args.metrics {
@@ -328,7 +332,8 @@ pub fn run_until(args: &CastArgs, stop: &Stop) -> Result<()> {
             follow_links(&cfg.name, &cfg.input.name, input_index, args.run.json)?;
             let joined = crate::out::gather(&cfg.name, caster.hubs(), cfg.hub_min, &mut flows)?;
             say(&cfg.name, "hub", &joined, args.run.json);
-            let more = backlog.follow(caster.outputs()?, flow_limit.acts(), !args.no_tune);
+            let (outputs, queued) = caster.outputs()?;
+            let more = backlog.follow(outputs, queued, flow_limit.acts(), !args.no_tune);
             say(&cfg.name, "backlog", &Vec::from_iter(more), args.run.json);
             // As raised above, or as an operator set it since.
             caster.set_backlog_max(backlog::read())

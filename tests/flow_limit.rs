@@ -1,6 +1,6 @@
 //! A cast whose input RPS steers to other CPUs turns on the kernel's flow limit on the CPUs that
-//! steer it, and doubles the backlog limit that the flow limit halves for the input, for as long
-//! as it runs; outputs added at run time raise the backlog limit again (a test binary of its own:
+//! steer it, and raises the backlog limit that the flow limit halves for the input (more when
+//! the copies queue there too), for as long as it runs; outputs added at run time raise the backlog limit again (a test binary of its own:
 //! the sysctls are the whole host's).
 mod common;
 
@@ -41,25 +41,40 @@ fn the_cpus_that_rps_steers_the_input_from_get_the_flow_limit_while_the_cast_run
     let _restore = (Restore::save(SYSCTL), Restore::save(BACKLOG));
     std::fs::write(SYSCTL, "0").unwrap();
     std::fs::write(BACKLOG, "1000").unwrap();
-    let e = Edge::new(1, "10.211.0.1", "10.211.0.2");
+    let e = Edge::new(8, "10.211.0.1", "10.211.0.2");
     // RPS steers the input to the last CPU: every other one steers it.
     let last = ncpu - 1;
     e.edge.sh(&format!("printf %x {} > /sys/class/net/in0/queues/rx-0/rps_cpus", 1u64 << last));
     let steering = Cpus::parse(&format!("{:x}", (1u64 << last) - 1)).unwrap();
 
-    let (cast, first) = start(&e, &["--to", "o1"]);
+    let outs: Vec<String> = (1..=8).flat_map(|i| ["--to".to_string(), format!("o{i}")]).collect();
+    let outs: Vec<&str> = outs.iter().map(String::as_str).collect();
+    let (cast, first) = start(&e, &outs);
     assert_eq!(bitmap(), steering, "while the cast runs");
-    assert_eq!(backlog(), 2000, "the input keeps the default's 1000 below the flow limit's half");
+    assert_eq!(
+        backlog(),
+        4000,
+        "the input keeps the default's 1000 below the flow limit's half, 8 outputs' copies 500 each"
+    );
     let note = first["note"].as_str().unwrap_or_default();
     assert!(
         note.contains(&format!("turned on the kernel's flow limit on CPU {}", steering.describe()))
-            && note.contains("raised net.core.netdev_max_backlog from 1000 to 2000 (restored on exit)")
+            && note.contains("raised net.core.netdev_max_backlog from 1000 to 4000 (restored on exit)")
             && note.contains("restored on exit"),
         "{first}"
     );
     e.stop_clean(cast);
     assert!(bitmap().is_empty(), "restored when the cast stops");
     assert_eq!(backlog(), 1000, "restored when the cast stops");
+
+    // Outputs whose copies do not queue there (TSO off: their peers' NAPI may take them): room
+    // for the input only.
+    for i in 1..=8 {
+        e.edge.sh(&format!("ethtool -K o{i} tso off"));
+    }
+    let (cast, _) = start(&e, &outs);
+    assert_eq!(backlog(), 2000, "no copy queues on the backlog");
+    e.stop_clean(cast);
 
     // --no-tune: the same advice, and the setting untouched.
     let (cast, first) = start(&e, &["--to", "o1", "--no-tune"]);

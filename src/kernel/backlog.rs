@@ -6,12 +6,25 @@ use super::sysctl;
 const SYSCTL: &str = "/proc/sys/net/core/netdev_max_backlog";
 const KERNEL_DEFAULT: u64 = 1000;
 
-/// Backlog that holds the copies of a burst of datagrams (several arrive per softirq run). With
-/// the flow limit on the input (flow_limit.rs), which refuses it once the backlog is half full,
-/// twice the kernel's default: the input keeps the default's room for its bursts, and the hubs
-/// as much again (bench, N = 4 to 64: the lossless rate 1.1-1.6x, saturation within 5 %).
-pub fn needed(outputs: usize, flow_limited: bool) -> u64 {
-    let floor = if flow_limited { 2 * KERNEL_DEFAULT } else { KERNEL_DEFAULT };
+/// Backlog that holds the copies of a burst of datagrams (several arrive per softirq run), for
+/// `outputs` outputs of which `queued` queue their copies there (veths with TSO on).
+///
+/// With the flow limit on the input (flow_limit.rs), which refuses it once the backlog is half
+/// full, the input keeps the kernel default's room for its bursts below that half (bench, N = 4
+/// to 64: the lossless rate 1.1-1.6x). Copies that queue there need room as well, for the copies
+/// of every input queued ahead of them: the CPU takes its whole queue of inputs before the copies
+/// they made, so after a stall of the CPU (a host that preempts a VM's CPU for a few ms) a
+/// backlog of 2,000 loses copies from 2,000 / N inputs on. 500 entries per such output, up to
+/// 8,000 (a 4 ms stall at 2 M copies/s; bench, plain veths, N = 16 to 256: the lossless rate
+/// 1.6-3.8x, saturation at N = 16 0.86x, from N = 64 1.1-1.2x). Not more at N = 4, where the
+/// deeper queue only held more inputs, which fall out of the caches at saturation (0.86-0.91x
+/// at 8,000, the lossless rate 1.0-1.25x), nor without such outputs (NAPI receivers, N = 4, a
+/// floor of 4,000: 0.66-0.70x mirred against 0.81-0.91x).
+pub fn needed(outputs: usize, queued: usize, flow_limited: bool) -> u64 {
+    let floor = match flow_limited {
+        false => KERNEL_DEFAULT,
+        true => (queued as u64 * 500).clamp(2 * KERNEL_DEFAULT, 8 * KERNEL_DEFAULT),
+    };
     (outputs as u64 * 8).max(floor)
 }
 
@@ -31,9 +44,10 @@ pub enum Backlog {
 }
 
 /// Makes sure the backlog holds `outputs` copies per datagram (and the input's bursts, when the
-/// flow limit acts on it), raising it when `tune` is set.
-pub fn ensure(outputs: usize, flow_limited: bool, tune: bool) -> Backlog {
-    let want = needed(outputs, flow_limited);
+/// flow limit acts on it, and the copies of those bursts when `queued` outputs queue them
+/// there), raising it when `tune` is set.
+pub fn ensure(outputs: usize, queued: usize, flow_limited: bool, tune: bool) -> Backlog {
+    let want = needed(outputs, queued, flow_limited);
     if want <= KERNEL_DEFAULT {
         return Backlog::Enough(KERNEL_DEFAULT); // the kernel's minimum default is enough
     }
@@ -80,8 +94,14 @@ impl Backlog {
     /// Follows the outputs that `ebpf-cast out add` gives a running cast: raises the limit
     /// again when they need more (kept until exit, not lowered as outputs leave), or warns once
     /// per new need. Returns what to tell the user.
-    pub fn follow(&mut self, outputs: usize, flow_limited: bool, tune: bool) -> Option<String> {
-        let want = needed(outputs, flow_limited);
+    pub fn follow(
+        &mut self,
+        outputs: usize,
+        queued: usize,
+        flow_limited: bool,
+        tune: bool,
+    ) -> Option<String> {
+        let want = needed(outputs, queued, flow_limited);
         let covered = match self {
             Backlog::Enough(limit) => *limit,
             Backlog::Raised(r) => r.0.now().parse().unwrap_or(0),
@@ -97,7 +117,7 @@ impl Backlog {
                 return Some(format!("{outputs} outputs: {}", r.describe()));
             }
         }
-        *self = ensure(outputs, flow_limited, tune);
+        *self = ensure(outputs, queued, flow_limited, tune);
         self.note().map(|n| format!("{outputs} outputs: {n}"))
     }
 }
@@ -122,10 +142,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_limit_holds_the_copies_and_with_the_flow_limit_twice_the_default() {
-        assert_eq!(needed(4, false), KERNEL_DEFAULT, "the default holds a few outputs' copies");
-        assert_eq!(needed(4, true), 2 * KERNEL_DEFAULT, "the input keeps 1000 below the half");
-        assert_eq!(needed(1024, false), 8192);
-        assert_eq!(needed(1024, true), 8192, "8 per output is more than the floor");
+    fn the_limit_holds_the_copies_and_with_the_flow_limit_the_input_and_its_copies() {
+        assert_eq!(needed(4, 4, false), KERNEL_DEFAULT, "the default holds a few outputs' copies");
+        assert_eq!(needed(4, 0, true), 2 * KERNEL_DEFAULT, "the input keeps 1000 below the half");
+        assert_eq!(needed(4, 4, true), 2 * KERNEL_DEFAULT, "a few outputs' copies fit in the rest");
+        assert_eq!(needed(8, 8, true), 4 * KERNEL_DEFAULT, "500 entries per output whose copies queue");
+        assert_eq!(needed(64, 64, true), 8 * KERNEL_DEFAULT, "at most 8000");
+        assert_eq!(needed(64, 0, true), 2 * KERNEL_DEFAULT, "NAPI receivers: no copy queues there");
+        assert_eq!(needed(1024, 0, false), 8192);
+        assert_eq!(needed(1024, 1024, true), 8192, "8 per output is more than the floor");
     }
 }
