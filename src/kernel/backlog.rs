@@ -16,7 +16,8 @@ const KERNEL_DEFAULT: u64 = 1000;
 /// they made, so after a stall of the CPU (a host that preempts a VM's CPU for a few ms) a
 /// backlog of 2,000 loses copies from 2,000 / N inputs on. 500 entries per such output, up to
 /// 8,000 (a 4 ms stall at 2 M copies/s; bench, plain veths, N = 16 to 256: the lossless rate
-/// 1.6-3.8x, saturation at N = 16 0.86x, from N = 64 1.1-1.2x). Not more at N = 4, where the
+/// 1.6-3.8x, saturation at N = 16 0.86x, from N = 64 1.1-1.2x; mixed policies lost a third of
+/// their saturation rate at N = 16 and doubled their lossless rate). Not more at N = 4, where the
 /// deeper queue only held more inputs, which fall out of the caches at saturation (0.86-0.91x
 /// at 8,000, the lossless rate 1.0-1.25x), nor without such outputs (NAPI receivers, N = 4, a
 /// floor of 4,000: 0.66-0.70x mirred against 0.81-0.91x).
