@@ -53,8 +53,8 @@ pub struct CastArgs {
     /// (net.core.flow_limit_cpu_bitmap) on the CPUs that RPS steers the input from, so that an
     /// overloaded input leaves room in the backlog for the hubs' copies, and raises
     /// net.core.netdev_max_backlog to 8 per output, at least 2000 with the flow limit (which
-    /// halves the input's room) and 8000 when copies queue there too (veth outputs with TSO on),
-    /// again as `out add` adds outputs (both restored on exit)
+    /// halves the input's room) and 500 more per output whose copies queue there too (veths
+    /// with TSO on) up to 8000, again as `out add` adds outputs (both restored on exit)
     #[arg(long)]
     pub no_tune: bool,
     /// From this many outputs of one policy (without dst=), they get their copies through a
