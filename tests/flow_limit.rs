@@ -1,7 +1,7 @@
 //! A cast whose input RPS steers to other CPUs turns on the kernel's flow limit on the CPUs that
 //! steer it, and raises the backlog limit that the flow limit halves for the input (more when
-//! the copies queue there too), for as long as it runs; outputs added at run time raise the backlog limit again (a test binary of its own:
-//! the sysctls are the whole host's).
+//! the copies queue there too), for as long as it runs; outputs added at run time raise the
+//! backlog limit again (a test binary of its own: the sysctls are the whole host's).
 mod common;
 
 use std::time::{Duration, Instant};
