@@ -269,8 +269,8 @@ impl<'obj> Caster<'obj> {
         Ok(())
     }
 
-    /// How many outputs it has now (`ebpf-cast out` may have changed them).
-    /// The outputs now, and how many of them queue their copies on the CPU's backlog.
+    /// How many outputs it has now (`ebpf-cast out` may have changed them), and how many of them
+    /// queue their copies on the CPU's backlog.
     pub fn outputs(&self) -> Result<(usize, usize)> {
         let bss = self.skel.maps.bss_data.as_deref().context("cast bss")?;
         let queued = table::outputs(table::active(bss)).filter(|o| o.flags & table::OUT_QUEUES != 0).count();

@@ -7,15 +7,10 @@ mod common;
 
 use common::{control::*, *};
 use nix::sys::signal::Signal;
-use serde_json::Value;
 use std::time::Duration;
 
 const EDGE_IP: &str = "10.213.0.1";
 const CAM_IP: &str = "10.213.0.2";
-
-fn packets(stats: &Value, name: &str) -> u64 {
-    output(stats, name)["packets"].as_u64().unwrap()
-}
 
 /// Sends numbered datagrams (not TS: every policy takes them whole) and checks that each output
 /// got each of them once, in order.
@@ -68,14 +63,14 @@ fn members_leave_a_hub(hub_policy: &str, other: &str) {
             per[i - 1].len(),
             sent.len()
         );
-        assert_eq!(packets(&stats, &format!("o{i}")), sent.len() as u64, "o{i}");
+        assert_eq!(u(&output(&stats, &format!("o{i}"))["packets"]), sent.len() as u64, "o{i}");
     }
     // o9 left: what it got before, in order, and nothing after.
     assert!(increasing(&per[8]) && !per[8].is_empty() && per[8].len() < sent.len(), "o9");
     // o8 left the hub for a policy of its own (numbered datagrams are not TS: it still gets
     // them all): the switch from the hub to its own copies loses and repeats nothing.
     assert!(per[7] == sent, "o8 got {} of {} datagrams, or not in order", per[7].len(), sent.len());
-    assert_eq!(packets(&stats, "o8"), sent.len() as u64);
+    assert_eq!(u(&output(&stats, "o8")["packets"]), sent.len() as u64);
 
     stop_cast(cast);
     assert_eq!(hubs(&t), Vec::<String>::new(), "hub devices left behind");
@@ -188,7 +183,7 @@ fn outputs_added_later_move_into_a_hub_without_loss() {
             "o{i}: {} datagrams, not the end of the stream in order",
             got.len()
         );
-        assert_eq!(packets(&stats, &format!("o{i}")), got.len() as u64, "o{i}");
+        assert_eq!(u(&output(&stats, &format!("o{i}"))["packets"]), got.len() as u64, "o{i}");
         let o = output(&stats, &format!("o{i}"));
         assert_eq!(o["queues_on_backlog"], true, "added with TSO on: its hub checks for its copies: {o}");
     }

@@ -539,7 +539,6 @@ static __always_inline void copy_sent(struct dgram *d, struct cast_ostat *st, __
 		d->refused_slot = slot;
 }
 
-
 /* Adds what one datagram did for an output to its counters: `bytes` 0 if it sent nothing. */
 static __always_inline void add(struct cast_ostat *st, struct dgram *d, __u32 sent, __u32 bytes,
 				__u32 errors)
