@@ -59,8 +59,7 @@ pub struct CastArgs {
     pub no_tune: bool,
     /// From this many outputs of one policy (without dst=), they get their copies through a
     /// hub: one copy goes into a hub device (ech<input ifindex>-<n>a and b, made and removed by
-    /// the cast), whose XDP program clones it to each without copying the data. The policy that
-    /// cuts most (served last, it takes the datagram itself) from half as many. 0: never
+    /// the cast), whose XDP program clones it to each without copying the data. 0: never
     #[arg(long, value_name = "N", default_value_t = crate::hub::MIN_MEMBERS)]
     pub hub_min: usize,
     /// Instance name for `stats`, `out` and `status` (default: the input interface)

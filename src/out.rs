@@ -402,7 +402,7 @@ pub fn gather(
 /// The rule that puts outputs into hubs, for the first table and for later ones: per level,
 /// the outputs without NAT added up to generation `joined` go into the level's hub (its entry in
 /// `cur` given the new members by `repoint`), or into a new one once there are `hub_min` of
-/// them (half as many for the level served last). Returns the slots moved, a list per hub.
+/// them. Returns the slots moved, a list per hub.
 pub fn gather_into(
     cur: &mut types::cast_table,
     outs: &mut Outputs,
@@ -417,22 +417,17 @@ pub fn gather_into(
         return Ok(moved);
     }
     let levels: std::collections::BTreeSet<u16> = outs.values().map(|o| o.level).collect();
-    // The level served last takes the original datagram, not a clone (table.rs puts its hub
-    // last; a capped output would be served after it): no copy is made for its hub in tc, so
-    // the hub pays from half as many outputs (bench: N = 4).
-    let last = levels.last().copied().filter(|&l| l != crate::policy::LEVEL_CAP);
     for level in levels {
         if level == crate::policy::LEVEL_CAP {
             continue; // each capped output is a class of its own
         }
-        let min = if Some(level) == last { hub_min.div_ceil(2) } else { hub_min };
         let ready: Vec<u32> = outs
             .values()
             .filter(|o| o.level == level && o.flags & (OUT_NAT | OUT_VIA_HUB) == 0 && o.gen_added <= joined)
             .map(|o| o.slot)
             .collect();
         let hub = crate::table::hub_index(cur, level);
-        if ready.is_empty() || (hub.is_none() && ready.len() < min) {
+        if ready.is_empty() || (hub.is_none() && ready.len() < hub_min) {
             continue;
         }
         let joining = |o: &&types::cast_out| {
