@@ -98,7 +98,10 @@ fn cast_clip_in_datagrams_of(name: &str, args: &str, per_dgram: usize, extra: &[
     std::thread::sleep(Duration::from_millis(300));
     let stats = cast.final_report(Signal::SIGTERM);
 
-    let dir = clip.parent().unwrap().join(format!("per-dgram-{per_dgram}"));
+    // One directory per test: two tests may cast the same clip at once, and a capture written
+    // over another test's file while ffmpeg reads it makes that decoder warn.
+    let test = std::thread::current().name().unwrap_or("main").replace("::", "-");
+    let dir = clip.parent().unwrap().join(test);
     std::fs::create_dir_all(&dir).unwrap();
     for (i, (policy, level)) in POLICIES.iter().enumerate() {
         let got = drain(&rx[i]);
