@@ -144,13 +144,11 @@ struct edit {
 	__u32 cc;       /* the class's continuity counter | CC_VALID */
 };
 
-/* Per-CPU scratch (too big for the stack): the datagram's state, one TS packet copied out
- * of it, and the whole frame as it arrived, kept while outputs wait to join (they are served
- * from the original). */
+/* Per-CPU scratch (too big for the stack): the datagram's state, and the whole frame as it
+ * arrived, kept while outputs wait to join (they are served from the original). */
 struct scratch {
 	struct dgram d;
 	struct edit e;
-	struct ts_buf b;
 	struct cast_flow flow_init;
 	__u8 snap[SNAP_MAX];
 };
@@ -893,20 +891,18 @@ static __always_inline struct cast_flow *flow_of(struct flow_key *key, struct sc
 	return bpf_map_lookup_elem(&cast_flows, key);
 }
 
-/* Learns the flow's PMT PID from the PAT, and its video PID and codec from the PMT. */
-static __always_inline void learn_psi(struct __sk_buff *skb, __u32 off, __u16 pid,
-				      struct ts_buf *b, struct cast_flow *f)
+/* Learns the flow's PMT PID from the PAT, and its video PID and codec from the PMT. Reads the
+ * TS packet in place, like the frame classifier: PAT and PMT come several times a second. */
+static __always_inline void learn_psi(struct ts_buf *h, __u16 pid, struct cast_flow *f)
 {
-	if (bpf_skb_load_bytes(skb, off, b, TS_SIZE))
-		return;
 	if (pid == PID_PAT) {
-		__u32 pmt = pat_pmt_pid(b);
+		__u32 pmt = pat_pmt_pid(h);
 
 		if (pmt != PID_NONE)
 			f->pmt_pid = pmt;
 		return;
 	}
-	__u32 v = pmt_video(b);
+	__u32 v = pmt_video(h);
 
 	if (!v || (v & 0x1fff) == PID_NONE)
 		return; /* no video, or on the null PID (which would make every null packet video) */
@@ -924,7 +920,7 @@ static __always_inline void learn_psi(struct __sk_buff *skb, __u32 off, __u16 pi
  * its video PID. Leaves the datagram whole (editable = 0) if it is not TS after all.
  */
 static __always_inline void classify(struct __sk_buff *skb, struct dgram *d, struct cast_flow *f,
-				     __u32 gen, struct ts_buf *b, void *data, void *end)
+				     __u32 gen, void *data, void *end)
 {
 	d->editable = d->n_orig && d->n_orig <= TS_PER_DGRAM && !skb->gso_size;
 	for (__u32 i = 0; i < TS_PER_DGRAM && d->editable; i++) {
@@ -974,11 +970,9 @@ static __always_inline void classify(struct __sk_buff *skb, struct dgram *d, str
 			d->prio[i] = f->prio;
 		} else {
 			d->prio[i] = PRIO_KEEP;
-			if ((h[1] & 0x40) && (pid == PID_PAT || (pid == f->pmt_pid && pid != PID_NONE))) {
-				learn_psi(skb, off, pid, b, f);
-				data = skb_data(skb); /* helpers may have moved it */
-				end = skb_data_end(skb);
-			}
+			if ((h[1] & 0x40) && (pid == PID_PAT || (pid == f->pmt_pid && pid != PID_NONE)) &&
+			    (void *)(h + TS_SIZE) <= end)
+				learn_psi((struct ts_buf *)h, pid, f);
 		}
 		d->flags[i] = fl;
 		d->flags0[i] = fl;
@@ -1152,7 +1146,7 @@ int ecast_cast_in(struct __sk_buff *skb)
 	f->packets++;
 	f->bytes += skb->len;
 
-	classify(skb, dp, f, tab->gen, &sc->b, p.data, p.end);
+	classify(skb, dp, f, tab->gen, p.data, p.end);
 	if (!tab->n_out)
 		return TC_ACT_SHOT; /* a cast flow with no output goes nowhere */
 	dp->slow = dp->key_gen_prev < tab->max_gen_added || tab->n_cap;
