@@ -161,3 +161,42 @@ fn outputs_added_at_run_time_raise_the_backlog_limit_again() {
     );
     e.assert_clean();
 }
+
+/// A limit lowered under a running cast (another cast putting back the value it found, or an
+/// operator) is raised again within the cast's watch, and at exit the cast puts back the value
+/// it found then, not the one from before it started.
+#[test]
+fn a_backlog_limit_lowered_under_the_cast_is_raised_again() {
+    require_root!();
+    let _one = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let ncpu = libbpf_rs::num_possible_cpus().unwrap();
+    assert!(ncpu >= 2, "RPS to another CPU needs two of them (this machine has {ncpu})");
+    let _restore = (Restore::save(SYSCTL), Restore::save(BACKLOG));
+    std::fs::write(SYSCTL, "0").unwrap();
+    std::fs::write(BACKLOG, "1000").unwrap();
+    let e = Edge::new(8, "10.213.0.1", "10.213.0.2");
+    let last = ncpu - 1;
+    e.edge.sh(&format!("printf %x {} > /sys/class/net/in0/queues/rx-0/rps_cpus", 1u64 << last));
+    let outs: Vec<String> = (1..=8).flat_map(|i| ["--to".to_string(), format!("o{i}")]).collect();
+    let outs: Vec<&str> = outs.iter().map(String::as_str).collect();
+
+    let (cast, _) = start(&e, &outs);
+    assert_eq!(backlog(), 4000, "raised at the start");
+    std::fs::write(BACKLOG, "1200").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backlog() != 4000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(backlog(), 4000, "raised again while the cast runs");
+    let rest = cast.stop(nix::sys::signal::Signal::SIGTERM);
+    assert!(
+        rest.contains(
+            "8 outputs: the limit went from 4000 to 1200 under the cast; raised \
+             net.core.netdev_max_backlog from 1200 to 4000 (restored on exit)"
+        ),
+        "{rest}"
+    );
+    assert_eq!(backlog(), 1200, "the value found at the second raise comes back");
+    assert!(bitmap().is_empty(), "restored when the cast stops");
+    e.assert_clean();
+}

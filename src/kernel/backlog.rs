@@ -94,7 +94,8 @@ impl Backlog {
 
     /// Follows the outputs that `ebpf-cast out add` gives a running cast: raises the limit
     /// again when they need more (kept until exit, not lowered as outputs leave), or warns once
-    /// per new need. Returns what to tell the user.
+    /// per new need. A limit lowered under the cast (another cast putting back the value it
+    /// found, or someone else) is raised again too. Returns what to tell the user.
     pub fn follow(
         &mut self,
         outputs: usize,
@@ -103,10 +104,10 @@ impl Backlog {
         tune: bool,
     ) -> Option<String> {
         let want = needed(outputs, queued, flow_limited);
+        let now = read().unwrap_or(0);
         let covered = match self {
-            Backlog::Enough(limit) => *limit,
-            Backlog::Raised(r) => r.0.now().parse().unwrap_or(0),
-            Backlog::TooLow { want, .. } => *want,
+            Backlog::TooLow { want, .. } => *want, // warned about this need already
+            _ => now,
         };
         if want <= covered {
             return None;
@@ -118,8 +119,22 @@ impl Backlog {
                 return Some(format!("{outputs} outputs: {}", r.describe()));
             }
         }
+        let lowered = match self {
+            Backlog::Enough(limit) => (now < *limit).then_some(*limit),
+            Backlog::Raised(r) => r.0.now().parse().ok().filter(|limit| now < *limit),
+            Backlog::TooLow { .. } => None,
+        };
+        // Drop the old guard before a new raise: the value is no longer its own, so it puts
+        // nothing back (after the raise, it might find the same value and put back its old one).
+        *self = Backlog::Enough(now);
         *self = ensure(outputs, queued, flow_limited, tune);
-        self.note().map(|n| format!("{outputs} outputs: {n}"))
+        let note = self.note()?;
+        Some(match lowered {
+            Some(limit) => {
+                format!("{outputs} outputs: the limit went from {limit} to {now} under the cast; {note}")
+            }
+            None => format!("{outputs} outputs: {note}"),
+        })
     }
 }
 
