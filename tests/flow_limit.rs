@@ -200,3 +200,69 @@ fn a_backlog_limit_lowered_under_the_cast_is_raised_again() {
     assert!(bitmap().is_empty(), "restored when the cast stops");
     e.assert_clean();
 }
+
+/// Polls `f` for up to 10 s until it holds.
+fn until(f: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+/// `run --config` casts share one process: one that stops first leaves the settings to the
+/// others, and the values from before the process come back when the last one stops, whatever
+/// the order (each putting back what it found left the first one's raise on the host).
+#[test]
+fn casts_of_one_service_put_back_the_settings_from_before_it_whatever_stops_first() {
+    require_root!();
+    let _one = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let ncpu = libbpf_rs::num_possible_cpus().unwrap();
+    assert!(ncpu >= 2, "RPS to another CPU needs two of them (this machine has {ncpu})");
+    let _restore = (Restore::save(SYSCTL), Restore::save(BACKLOG));
+    std::fs::write(SYSCTL, "0").unwrap();
+    std::fs::write(BACKLOG, "1000").unwrap();
+    let e = Edge::new(8, "10.214.0.1", "10.214.0.2");
+    veth(&e.edge, "in2", &e.cam, "c2");
+    // cam1's input is steered from every CPU but the last, cam2's from every CPU but the first.
+    let last = ncpu - 1;
+    e.edge.sh(&format!("printf %x {} > /sys/class/net/in0/queues/rx-0/rps_cpus", 1u64 << last));
+    e.edge.sh("printf 1 > /sys/class/net/in2/queues/rx-0/rps_cpus");
+    let all = Cpus::parse(&format!("{:x}", (1u64 << ncpu) - 1)).unwrap();
+
+    let cam1 = "[[cast]]\nname = \"cam1\"\ninput = \"in0\"\n[[cast.output]]\ninterface = \"o1\"\n";
+    let cam2: String = std::iter::once("[[cast]]\nname = \"cam2\"\ninput = \"in2\"\n".to_string())
+        .chain((2..=8).map(|i| format!("[[cast.output]]\ninterface = \"o{i}\"\n")))
+        .collect();
+    let dir = std::env::temp_dir().join(format!("ebpf-cast-held-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("node.toml");
+    std::fs::write(&file, cam1).unwrap();
+    let mut svc = Proc::spawn({
+        let mut c = std::process::Command::new(bin());
+        c.args(["--netns", &e.edge.name, "run", "--config"]).arg(&file);
+        c
+    });
+    svc.wait_for("Ctrl-C to stop", Duration::from_secs(20));
+    assert!(until(|| backlog() == 2000), "cam1: 1 output with the flow limit: {}", backlog());
+    assert!(!bitmap().is_empty(), "cam1 turned the flow limit on");
+
+    // cam2 starts second and raises both further; cam1 stops first.
+    std::fs::write(&file, format!("{cam1}\n{cam2}")).unwrap();
+    svc.signal(nix::sys::signal::Signal::SIGHUP);
+    svc.wait_for("started cast cam2", Duration::from_secs(10));
+    assert!(until(|| backlog() == 3500), "cam2: 7 outputs that queue, 500 each: {}", backlog());
+    assert!(until(|| bitmap() == all), "both inputs' steering CPUs: {:?}", bitmap().describe());
+    std::fs::write(&file, &cam2).unwrap();
+    svc.signal(nix::sys::signal::Signal::SIGHUP);
+    svc.wait_for("stopped cast cam1", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(backlog(), 3500, "cam2 still runs on it");
+    assert_eq!(bitmap(), all, "cam2 still runs on it (cam1's CPUs are not taken away under it)");
+
+    svc.stop(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(backlog(), 1000, "the value from before the service");
+    assert!(bitmap().is_empty(), "the value from before the service: {}", bitmap().describe());
+    let _ = std::fs::remove_dir_all(&dir);
+    e.assert_clean();
+}
