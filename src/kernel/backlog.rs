@@ -59,7 +59,7 @@ pub fn ensure(outputs: usize, queued: usize, flow_limited: bool, tune: bool) -> 
          network namespace"
     );
     let Some(cur) = read() else {
-        return Backlog::TooLow { want, message: format!("cannot read the backlog limit; {hint}") };
+        return Backlog::TooLow { want, message: format!("{}; {hint}", sysctl::UNREACHABLE) };
     };
     if cur >= want {
         return Backlog::Enough(cur);

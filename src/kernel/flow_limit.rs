@@ -132,8 +132,11 @@ pub fn ensure(input: &str, tune: bool) -> FlowLimit {
         steering.describe(),
         want.to_mask()
     );
-    if cur.is_none() || !tune {
+    if !tune {
         return FlowLimit::Off(hint);
+    }
+    if cur.is_none() {
+        return FlowLimit::Off(format!("{}; {hint}", sysctl::UNREACHABLE));
     }
     match sysctl::change(SYSCTL, want.to_mask()) {
         Some(changed) => FlowLimit::Widened(Widened { changed, added }),

@@ -94,6 +94,11 @@ impl Drop for Changed {
     }
 }
 
+/// Why a host sysctl could not be read, for a warning: the usual cause is `ip netns exec`, where
+/// the host's namespace is reached through PID 1's, which a sandbox may not let this process open.
+pub const UNREACHABLE: &str = "net.core.* lives only in the host's network namespace, which this process cannot reach (under \
+     `ip netns exec` it goes through PID 1's, which this process may not open; `ebpf-cast --netns NAME` keeps the host's at hand)";
+
 /// Runs `f` where net.core's host-only sysctls exist: here, or on a thread in the namespace
 /// this process started in (before `--netns`), or else in that of PID 1 (under `ip netns exec`).
 fn in_host_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
