@@ -1,7 +1,9 @@
 //! A cast whose input RPS steers to other CPUs turns on the kernel's flow limit on the CPUs that
 //! steer it, and raises the backlog limit that the flow limit halves for the input (more when
 //! the copies queue there too), for as long as it runs; outputs added at run time raise the
-//! backlog limit again (a test binary of its own: the sysctls are the whole host's).
+//! backlog limit again, as does a limit lowered under it; the casts of one `run --config`
+//! process put back the values from before it when the last stops (a test binary of its own:
+//! the sysctls are the whole host's).
 mod common;
 
 use std::time::{Duration, Instant};
@@ -20,7 +22,7 @@ fn backlog() -> u64 {
 }
 
 /// Starts `cast in0 --json ARGS` and returns it with its first event (the outputs and the note).
-fn start(e: &Edge, args: &[&str]) -> (Proc, serde_json::Value) {
+fn start(e: &Edge, args: &[impl AsRef<std::ffi::OsStr>]) -> (Proc, serde_json::Value) {
     let mut c = std::process::Command::new(bin());
     c.args(["--netns", &e.edge.name, "cast", "in0", "--name", "cam1", "--json"]).args(args);
     let mut p = Proc::spawn(c);
@@ -32,23 +34,54 @@ fn start(e: &Edge, args: &[&str]) -> (Proc, serde_json::Value) {
 /// The tests change the same host sysctls: one at a time.
 static HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The host's two sysctls, this test's alone, at the kernel's defaults (flow limit off, backlog
+/// 1000) until dropped, then as they were.
+struct Host {
+    _restore: (Restore, Restore),
+    _one: std::sync::MutexGuard<'static, ()>,
+}
+
+fn host_at_defaults() -> Host {
+    let one = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let restore = (Restore::save(SYSCTL), Restore::save(BACKLOG));
+    std::fs::write(SYSCTL, "0").unwrap();
+    std::fs::write(BACKLOG, "1000").unwrap();
+    Host { _restore: restore, _one: one }
+}
+
+fn ncpu() -> usize {
+    let ncpu = libbpf_rs::num_possible_cpus().unwrap();
+    assert!(ncpu >= 2, "RPS to another CPU needs two of them (this machine has {ncpu})");
+    ncpu
+}
+
+/// RPS steers the edge's `dev` to CPU `to`: every other one steers it. Returns those.
+fn steer(e: &Edge, dev: &str, to: usize) -> Cpus {
+    e.edge.sh(&format!("printf %x {} > /sys/class/net/{dev}/queues/rx-0/rps_cpus", 1u64 << to));
+    Cpus::parse(&format!("{:x}", ((1u64 << ncpu()) - 1) & !(1u64 << to))).unwrap()
+}
+
+/// `--to o1 .. --to oN`.
+fn outputs(n: usize) -> Vec<String> {
+    (1..=n).flat_map(|i| ["--to".to_string(), format!("o{i}")]).collect()
+}
+
+/// Polls `f` for up to 10 s until it holds.
+fn until(f: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
 #[test]
 fn the_cpus_that_rps_steers_the_input_from_get_the_flow_limit_while_the_cast_runs() {
     require_root!();
-    let _one = HOST.lock().unwrap_or_else(|e| e.into_inner());
-    let ncpu = libbpf_rs::num_possible_cpus().unwrap();
-    assert!(ncpu >= 2, "RPS to another CPU needs two of them (this machine has {ncpu})");
-    let _restore = (Restore::save(SYSCTL), Restore::save(BACKLOG));
-    std::fs::write(SYSCTL, "0").unwrap();
-    std::fs::write(BACKLOG, "1000").unwrap();
+    let _host = host_at_defaults();
     let e = Edge::new(8, "10.211.0.1", "10.211.0.2");
-    // RPS steers the input to the last CPU: every other one steers it.
-    let last = ncpu - 1;
-    e.edge.sh(&format!("printf %x {} > /sys/class/net/in0/queues/rx-0/rps_cpus", 1u64 << last));
-    let steering = Cpus::parse(&format!("{:x}", (1u64 << last) - 1)).unwrap();
-
-    let outs: Vec<String> = (1..=8).flat_map(|i| ["--to".to_string(), format!("o{i}")]).collect();
-    let outs: Vec<&str> = outs.iter().map(String::as_str).collect();
+    let steering = steer(&e, "in0", ncpu() - 1);
+    let outs = outputs(8);
     let (cast, first) = start(&e, &outs);
     assert_eq!(bitmap(), steering, "while the cast runs");
     assert_eq!(
@@ -103,9 +136,7 @@ fn the_cpus_that_rps_steers_the_input_from_get_the_flow_limit_while_the_cast_run
 #[test]
 fn outputs_added_at_run_time_raise_the_backlog_limit_again() {
     require_root!();
-    let _one = HOST.lock().unwrap_or_else(|e| e.into_inner());
-    let _restore = (Restore::save(SYSCTL), Restore::save(BACKLOG));
-    std::fs::write(BACKLOG, "1000").unwrap();
+    let _host = host_at_defaults();
     let e = Edge::new(1, "10.212.0.1", "10.212.0.2");
     e.edge.sh("echo 0 > /sys/class/net/in0/queues/rx-0/rps_cpus"); // no flow limit, no floor
     const MORE: usize = 125;
@@ -123,10 +154,7 @@ fn outputs_added_at_run_time_raise_the_backlog_limit_again() {
     for x in &xs {
         e.ok(&["out", "add", "cam1", x]);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while backlog() != 1008 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    until(|| backlog() == 1008);
     assert_eq!(backlog(), 1008, "8 entries for each of the 126 outputs");
     e.ok(&["out", "del", "cam1", "x125"]);
     std::thread::sleep(Duration::from_millis(1500));
@@ -168,25 +196,14 @@ fn outputs_added_at_run_time_raise_the_backlog_limit_again() {
 #[test]
 fn a_backlog_limit_lowered_under_the_cast_is_raised_again() {
     require_root!();
-    let _one = HOST.lock().unwrap_or_else(|e| e.into_inner());
-    let ncpu = libbpf_rs::num_possible_cpus().unwrap();
-    assert!(ncpu >= 2, "RPS to another CPU needs two of them (this machine has {ncpu})");
-    let _restore = (Restore::save(SYSCTL), Restore::save(BACKLOG));
-    std::fs::write(SYSCTL, "0").unwrap();
-    std::fs::write(BACKLOG, "1000").unwrap();
+    let _host = host_at_defaults();
     let e = Edge::new(8, "10.213.0.1", "10.213.0.2");
-    let last = ncpu - 1;
-    e.edge.sh(&format!("printf %x {} > /sys/class/net/in0/queues/rx-0/rps_cpus", 1u64 << last));
-    let outs: Vec<String> = (1..=8).flat_map(|i| ["--to".to_string(), format!("o{i}")]).collect();
-    let outs: Vec<&str> = outs.iter().map(String::as_str).collect();
+    steer(&e, "in0", ncpu() - 1);
 
-    let (cast, _) = start(&e, &outs);
+    let (cast, _) = start(&e, &outputs(8));
     assert_eq!(backlog(), 4000, "raised at the start");
     std::fs::write(BACKLOG, "1200").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while backlog() != 4000 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    until(|| backlog() == 4000);
     assert_eq!(backlog(), 4000, "raised again while the cast runs");
     let rest = cast.stop(nix::sys::signal::Signal::SIGTERM);
     assert!(
@@ -201,34 +218,19 @@ fn a_backlog_limit_lowered_under_the_cast_is_raised_again() {
     e.assert_clean();
 }
 
-/// Polls `f` for up to 10 s until it holds.
-fn until(f: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
-}
-
 /// `run --config` casts share one process: one that stops first leaves the settings to the
 /// others, and the values from before the process come back when the last one stops, whatever
 /// the order (each putting back what it found left the first one's raise on the host).
 #[test]
 fn casts_of_one_service_put_back_the_settings_from_before_it_whatever_stops_first() {
     require_root!();
-    let _one = HOST.lock().unwrap_or_else(|e| e.into_inner());
-    let ncpu = libbpf_rs::num_possible_cpus().unwrap();
-    assert!(ncpu >= 2, "RPS to another CPU needs two of them (this machine has {ncpu})");
-    let _restore = (Restore::save(SYSCTL), Restore::save(BACKLOG));
-    std::fs::write(SYSCTL, "0").unwrap();
-    std::fs::write(BACKLOG, "1000").unwrap();
+    let _host = host_at_defaults();
     let e = Edge::new(8, "10.214.0.1", "10.214.0.2");
     veth(&e.edge, "in2", &e.cam, "c2");
     // cam1's input is steered from every CPU but the last, cam2's from every CPU but the first.
-    let last = ncpu - 1;
-    e.edge.sh(&format!("printf %x {} > /sys/class/net/in0/queues/rx-0/rps_cpus", 1u64 << last));
-    e.edge.sh("printf 1 > /sys/class/net/in2/queues/rx-0/rps_cpus");
-    let all = Cpus::parse(&format!("{:x}", (1u64 << ncpu) - 1)).unwrap();
+    steer(&e, "in0", ncpu() - 1);
+    steer(&e, "in2", 0);
+    let all = Cpus::parse(&format!("{:x}", (1u64 << ncpu()) - 1)).unwrap();
 
     let cam1 = "[[cast]]\nname = \"cam1\"\ninput = \"in0\"\n[[cast.output]]\ninterface = \"o1\"\n";
     let cam2: String = std::iter::once("[[cast]]\nname = \"cam2\"\ninput = \"in2\"\n".to_string())

@@ -104,10 +104,10 @@ impl Backlog {
         tune: bool,
     ) -> Option<String> {
         let want = needed(outputs, queued, flow_limited);
-        let now = read().unwrap_or(0);
+        let now = read();
         let covered = match self {
             Backlog::TooLow { want, .. } => *want, // warned about this need already
-            _ => now,
+            _ => now.unwrap_or(0),
         };
         if want <= covered {
             return None;
@@ -119,19 +119,17 @@ impl Backlog {
                 return Some(format!("{outputs} outputs: {}", r.describe()));
             }
         }
-        let lowered = match self {
-            Backlog::Enough(limit) => (now < *limit).then_some(*limit),
-            Backlog::Raised(r) => r.0.now().parse().ok().filter(|limit| now < *limit),
+        let was = match self {
+            Backlog::Enough(limit) => Some(*limit),
+            Backlog::Raised(r) => r.0.now().parse().ok(),
             Backlog::TooLow { .. } => None,
         };
-        // Drop the old guard before a new raise: the value is no longer its own, so it puts
-        // nothing back (after the raise, it might find the same value and put back its old one).
-        *self = Backlog::Enough(now);
+        let lowered = was.zip(now).filter(|(was, now)| now < was);
         *self = ensure(outputs, queued, flow_limited, tune);
         let note = self.note()?;
         Some(match lowered {
-            Some(limit) => {
-                format!("{outputs} outputs: the limit went from {limit} to {now} under the cast; {note}")
+            Some((was, now)) => {
+                format!("{outputs} outputs: the limit went from {was} to {now} under the cast; {note}")
             }
             None => format!("{outputs} outputs: {note}"),
         })
