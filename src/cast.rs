@@ -395,7 +395,7 @@ fn print_outputs(
     let notes: Vec<String> = [
         backlog.note(),
         match limit {
-            FlowLimit::NotSteered | FlowLimit::On => None,
+            FlowLimit::NotSteered | FlowLimit::On(_) => None,
             FlowLimit::Widened(w) => Some(w.describe()),
             FlowLimit::Off(msg) => Some(format!("warning: {msg}")),
         },

@@ -23,8 +23,18 @@ fn backlog() -> u64 {
 
 /// Starts `cast in0 --json ARGS` and returns it with its first event (the outputs and the note).
 fn start(e: &Edge, args: &[impl AsRef<std::ffi::OsStr>]) -> (Proc, serde_json::Value) {
+    start_on(e, "in0", "cam1", args)
+}
+
+/// Starts `cast INPUT --name NAME --json ARGS`, likewise.
+fn start_on(
+    e: &Edge,
+    input: &str,
+    name: &str,
+    args: &[impl AsRef<std::ffi::OsStr>],
+) -> (Proc, serde_json::Value) {
     let mut c = std::process::Command::new(bin());
-    c.args(["--netns", &e.edge.name, "cast", "in0", "--name", "cam1", "--json"]).args(args);
+    c.args(["--netns", &e.edge.name, "cast", input, "--name", name, "--json"]).args(args);
     let mut p = Proc::spawn(c);
     let seen = p.wait_for("\"event\":\"outputs\"", Duration::from_secs(20));
     let line = seen.lines().last().unwrap().to_string();
@@ -64,6 +74,12 @@ fn steer(e: &Edge, dev: &str, to: usize) -> Cpus {
 /// `--to o1 .. --to oN`.
 fn outputs(n: usize) -> Vec<String> {
     (1..=n).flat_map(|i| ["--to".to_string(), format!("o{i}")]).collect()
+}
+
+/// Both sysctls are back at the values from before `what` (the kernel's defaults here).
+fn back_to_defaults(what: &str) {
+    assert_eq!(backlog(), 1000, "the value from before {what}");
+    assert!(bitmap().is_empty(), "the value from before {what}: {}", bitmap().describe());
 }
 
 /// Polls `f` for up to 10 s until it holds.
@@ -263,8 +279,81 @@ fn casts_of_one_service_put_back_the_settings_from_before_it_whatever_stops_firs
     assert_eq!(bitmap(), all, "cam2 still runs on it (cam1's CPUs are not taken away under it)");
 
     svc.stop(nix::sys::signal::Signal::SIGTERM);
-    assert_eq!(backlog(), 1000, "the value from before the service");
-    assert!(bitmap().is_empty(), "the value from before the service: {}", bitmap().describe());
+    back_to_defaults("the service");
     let _ = std::fs::remove_dir_all(&dir);
+    e.assert_clean();
+}
+
+/// Two `cast` processes, one per camera: cam1 on in0, cam2 on in2, their inputs steered by RPS
+/// to CPU `to.0` and `to.1`; cam1 with 1 output (o1) and cam2 with 7 (o2 .. o8), or the other
+/// way round with `swap`.
+fn two_casts(e: &Edge, to: (usize, usize), swap: bool) -> (Proc, Proc) {
+    veth(&e.edge, "in2", &e.cam, "c2");
+    steer(e, "in0", to.0);
+    steer(e, "in2", to.1);
+    let (one, seven) = (outputs(1), outputs(8).split_off(2));
+    let (outs1, outs2) = if swap { (seven, one) } else { (one, seven) };
+    let (cam1, _) = start(e, &outs1);
+    let (cam2, _) = start_on(e, "in2", "cam2", &outs2);
+    (cam1, cam2)
+}
+
+#[test]
+fn separate_casts_put_back_the_settings_from_before_them_whatever_stops_first() {
+    require_root!();
+    let _host = host_at_defaults();
+    let e = Edge::new(8, "10.219.0.1", "10.219.0.2");
+    // cam2 starts second and raises both further (its input is steered from other CPUs, and 7
+    // outputs queue); cam1 stops first.
+    let (cam1, cam2) = two_casts(&e, (ncpu() - 1, 0), false);
+    let all = Cpus::parse(&format!("{:x}", (1u64 << ncpu()) - 1)).unwrap();
+    assert!(until(|| backlog() == 3500), "cam2: 7 outputs that queue, 500 each: {}", backlog());
+    assert_eq!(bitmap(), all, "both inputs' steering CPUs");
+    stop_cast(cam1);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(backlog(), 3500, "cam2 still runs on it");
+    assert_eq!(bitmap(), all, "cam2 still runs on it");
+    stop_cast(cam2);
+    back_to_defaults("the casts");
+    e.assert_clean();
+}
+
+#[test]
+fn a_cast_that_finds_another_casts_settings_enough_keeps_them_until_it_stops() {
+    require_root!();
+    let _host = host_at_defaults();
+    let e = Edge::new(8, "10.221.0.1", "10.221.0.2");
+    // Both inputs are steered from the same CPUs, and cam1's 7 outputs raise the backlog more
+    // than cam2's one needs: cam2 changes nothing, and cam1 stops first.
+    let (cam1, cam2) = two_casts(&e, (ncpu() - 1, ncpu() - 1), true);
+    assert!(until(|| backlog() == 3500), "cam1: 7 outputs that queue, 500 each: {}", backlog());
+    let cpus = bitmap();
+    assert!(!cpus.is_empty(), "cam1 turned the flow limit on");
+    stop_cast(cam1);
+    std::thread::sleep(Duration::from_millis(1500)); // a cast looks at the backlog limit every second
+    assert_eq!(bitmap(), cpus, "cam2 still runs on the flow limit that cam1 turned on");
+    assert_eq!(backlog(), 3500, "cam2 still runs on it (and would have raised it again to 2,000)");
+    stop_cast(cam2);
+    back_to_defaults("the casts");
+    e.assert_clean();
+}
+
+#[test]
+fn a_cast_restarted_after_kill_9_puts_back_the_settings_from_before_the_first() {
+    require_root!();
+    let _host = host_at_defaults();
+    let e = Edge::new(8, "10.222.0.1", "10.222.0.2");
+    steer(&e, "in0", ncpu() - 1);
+    let (first, _) = start(&e, &outputs(1));
+    assert!(until(|| backlog() == 2000), "1 output with the flow limit: {}", backlog());
+    let cpus = bitmap();
+    assert!(!cpus.is_empty(), "the flow limit is on");
+    first.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(first);
+    // Its service manager restarts it: it finds its own settings.
+    let (second, note) = start(&e, &outputs(1));
+    assert_eq!((backlog(), bitmap()), (2000, cpus.clone()), "{note}");
+    stop_cast(second);
+    back_to_defaults("the first cast");
     e.assert_clean();
 }

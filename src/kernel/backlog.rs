@@ -34,8 +34,9 @@ pub struct Raised(sysctl::Changed);
 
 /// Outcome of ensure(): what to tell the user.
 pub enum Backlog {
-    /// The limit, high enough.
-    Enough(u64),
+    /// The limit, high enough; with the guard of another ebpf-cast process's raise, shared
+    /// (put back only when the last process that holds it stops).
+    Enough(u64, Option<Raised>),
     Raised(Raised),
     /// Could not raise it to `want`: the message says what to run.
     TooLow {
@@ -50,7 +51,7 @@ pub enum Backlog {
 pub fn ensure(outputs: usize, queued: usize, flow_limited: bool, tune: bool) -> Backlog {
     let want = needed(outputs, queued, flow_limited);
     if want <= KERNEL_DEFAULT {
-        return Backlog::Enough(KERNEL_DEFAULT); // the kernel's minimum default is enough
+        return Backlog::Enough(KERNEL_DEFAULT, None); // the kernel's minimum default is enough
     }
     let with = if flow_limited { " with the flow limit on the input" } else { "" };
     let hint = format!(
@@ -62,7 +63,7 @@ pub fn ensure(outputs: usize, queued: usize, flow_limited: bool, tune: bool) -> 
         return Backlog::TooLow { want, message: format!("{}; {hint}", sysctl::UNREACHABLE) };
     };
     if cur >= want {
-        return Backlog::Enough(cur);
+        return Backlog::Enough(cur, sysctl::share(SYSCTL).map(Raised));
     }
     if !tune {
         return Backlog::TooLow { want, message: format!("the limit is {cur}; {hint}") };
@@ -86,7 +87,7 @@ impl Backlog {
     /// What to tell the user, if anything.
     pub fn note(&self) -> Option<String> {
         match self {
-            Backlog::Enough(_) => None,
+            Backlog::Enough(..) => None,
             Backlog::Raised(r) => Some(r.describe()),
             Backlog::TooLow { message, .. } => Some(format!("warning: {message}")),
         }
@@ -114,13 +115,17 @@ impl Backlog {
         }
         // Our own raise (made only with `tune`) goes further and still puts back the value
         // from before the cast.
-        if let Backlog::Raised(r) = self {
+        if let Backlog::Raised(r) | Backlog::Enough(_, Some(r)) = self {
             if r.0.set(want.to_string()) {
-                return Some(format!("{outputs} outputs: {}", r.describe()));
+                let note = format!("{outputs} outputs: {}", r.describe());
+                if let Backlog::Enough(_, shared) = self {
+                    *self = Backlog::Raised(shared.take().expect("matched above"));
+                }
+                return Some(note);
             }
         }
         let was = match self {
-            Backlog::Enough(limit) => Some(*limit),
+            Backlog::Enough(limit, _) => Some(*limit),
             Backlog::Raised(r) => r.0.now().parse().ok(),
             Backlog::TooLow { .. } => None,
         };

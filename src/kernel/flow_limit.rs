@@ -96,8 +96,9 @@ impl Widened {
 pub enum FlowLimit {
     /// RPS does not steer the input: nothing to limit.
     NotSteered,
-    /// The bitmap has the steering CPUs already.
-    On,
+    /// The bitmap has the steering CPUs already; with the guard of another ebpf-cast process's
+    /// change, shared (put back only when the last process that holds it stops).
+    On(Option<sysctl::Changed>),
     Widened(Widened),
     /// Could not set it: the message says what to run.
     Off(String),
@@ -106,7 +107,7 @@ pub enum FlowLimit {
 impl FlowLimit {
     /// The input is refused once the backlog it queues onto is half full.
     pub fn acts(&self) -> bool {
-        matches!(self, FlowLimit::On | FlowLimit::Widened(_))
+        matches!(self, FlowLimit::On(_) | FlowLimit::Widened(_))
     }
 }
 
@@ -123,7 +124,7 @@ pub fn ensure(input: &str, tune: bool) -> FlowLimit {
     let have = cur.as_deref().and_then(Cpus::parse).unwrap_or_default();
     let added = Cpus(steering.0.difference(&have.0).copied().collect());
     if added.is_empty() {
-        return FlowLimit::On;
+        return FlowLimit::On(sysctl::share(SYSCTL));
     }
     let want = Cpus(have.0.union(&steering.0).copied().collect());
     let hint = format!(

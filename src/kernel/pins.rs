@@ -185,19 +185,7 @@ impl Instance {
     /// Serialises changes to this instance across processes and mount namespaces: a lock file
     /// in /run (which `ip netns exec` shares, unlike /sys), root's alone.
     pub fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>> {
-        use std::os::unix::fs::OpenOptionsExt;
-        safe_dir(Path::new(LOCKS))?;
-        let path = lock_path(&self.name);
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| anyhow::anyhow!("locking {}: {e}", path.display()))
+        lock_file(&lock_path(&self.name))
     }
 
     /// The instance's .bss: output tables and metadata.
@@ -298,6 +286,29 @@ fn lock_path(name: &str) -> PathBuf {
     let ns = ns_dir();
     let ns = ns.file_name().and_then(|n| n.to_str()).unwrap_or("net-0").to_string();
     Path::new(LOCKS).join(format!("{ns}-{name}.lock"))
+}
+
+/// Opens and locks `path` (created if need be, root's alone) in the lock directory, /run/ebpf-cast,
+/// which every mount namespace shares (`ip netns exec` makes its own /sys, not /run).
+pub fn lock_file(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    safe_dir(Path::new(LOCKS))?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow::anyhow!("locking {}: {e}", path.display()))
+}
+
+/// A file of the lock directory, for state that ebpf-cast processes share (see lock_file).
+pub fn shared_path(name: &str) -> PathBuf {
+    Path::new(LOCKS).join(name)
 }
 
 /// Names of the instances of this network namespace: those with pins, and those attached
