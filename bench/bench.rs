@@ -793,6 +793,53 @@ fn minmax(v: &[f64]) -> (f64, f64) {
     (v.iter().cloned().fold(f64::INFINITY, f64::min), v.iter().cloned().fold(f64::NEG_INFINITY, f64::max))
 }
 
+/// Ctrl-C or SIGTERM in the middle of a run: the guards that would stop the casts, remove the
+/// namespaces and put back the host settings never drop, so this does it: the casts running in
+/// the run's namespaces get SIGINT (they put back what they changed), the namespaces go, and the
+/// host settings the run may change are written back as found.
+fn on_interrupt() -> Result<()> {
+    let id = std::process::id();
+    let settings = [backlog::SYSCTL, flow_limit::SYSCTL];
+    let found: Vec<(&str, String)> =
+        settings.iter().filter_map(|p| Some((*p, std::fs::read_to_string(p).ok()?))).collect();
+    ctrlc::set_handler(move || {
+        let names = ["tx", "fan", "sink", "fan-hub"].map(|s| format!("ecb{id}-{s}"));
+        // The run's processes: its children (the casts, `--netns`: they live here) and any other
+        // in its namespaces.
+        let pids = || -> Vec<i32> {
+            let children = std::fs::read_dir("/proc").into_iter().flatten().flatten().filter_map(|e| {
+                let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                let mut after = stat.rsplit_once(')')?.1.split_whitespace();
+                let (state, ppid) = (after.next()?, after.next()?);
+                (ppid == id.to_string() && state != "Z").then_some(pid)
+            });
+            let in_ns = names
+                .iter()
+                .filter_map(|ns| run(&format!("ip netns pids {ns} 2>/dev/null")).ok())
+                .flat_map(|out| out.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<i32>>());
+            children.chain(in_ns).filter(|&p| p != id as i32).collect()
+        };
+        for p in pids() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::SIGINT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !pids().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for ns in &names {
+            sandbox::del(ns);
+        }
+        sysctl::release_all(); // the limits the run set for the mechanisms
+        for (path, value) in &found {
+            let _ = std::fs::write(path, value.trim()); // and any other change left
+        }
+        eprintln!("interrupted: the run's namespaces are removed and the host settings put back");
+        std::process::exit(130);
+    })
+    .context("installing the Ctrl-C handler")
+}
+
 fn main() -> Result<()> {
     let o = parse_opts()?;
     if !nix::unistd::geteuid().is_root() {
@@ -808,6 +855,7 @@ fn main() -> Result<()> {
     if let Some(minutes) = o.soak {
         return soak::run_soak(&o, minutes, real);
     }
+    on_interrupt()?;
     std::fs::create_dir_all(&o.out)?;
     // Put back as it was when the benchmark ends, also when it fails.
     let _restore = backlog::set(1000)?;

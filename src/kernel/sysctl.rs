@@ -205,19 +205,33 @@ impl Drop for Changed {
         if local.guards > 0 {
             return; // another cast of this process still runs on it
         }
-        let path = self.path;
-        with_shared(path, local, |state| {
-            let Some(s) = state.as_mut() else { return };
-            s.prune(me());
-            if s.holders.is_empty() {
-                if read(path).as_deref() == Some(s.ours.as_str()) {
-                    write(path, s.before.clone());
-                }
-                *state = None;
-            }
-        });
-        held.remove(path);
+        release(self.path, local);
+        held.remove(self.path);
     }
+}
+
+/// This process lets go of `path`: the last holder puts back the value from before.
+fn release(path: &'static str, local: &mut Local) {
+    with_shared(path, local, |state| {
+        let Some(s) = state.as_mut() else { return };
+        s.prune(me());
+        if s.holders.is_empty() {
+            if read(path).as_deref() == Some(s.ours.as_str()) {
+                write(path, s.before.clone());
+            }
+            *state = None;
+        }
+    });
+}
+
+/// Lets go of every sysctl this process holds, as the drop of its last guards would: for a
+/// process that exits from a signal handler, whose guards never drop.
+pub fn release_all() {
+    let mut held = held();
+    for (path, local) in held.iter_mut() {
+        release(path, local);
+    }
+    held.clear();
 }
 
 /// Why a host sysctl could not be read, for a warning: the usual cause is `ip netns exec`, where
