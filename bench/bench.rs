@@ -796,12 +796,9 @@ fn minmax(v: &[f64]) -> (f64, f64) {
 /// Ctrl-C or SIGTERM in the middle of a run: the guards that would stop the casts, remove the
 /// namespaces and put back the host settings never drop, so this does it: the casts running in
 /// the run's namespaces get SIGINT (they put back what they changed), the namespaces go, and the
-/// host settings the run may change are written back as found.
+/// run lets go of the settings it holds (the last holder puts back the value from before).
 fn on_interrupt() -> Result<()> {
     let id = std::process::id();
-    let settings = [backlog::SYSCTL, flow_limit::SYSCTL];
-    let found: Vec<(&str, String)> =
-        settings.iter().filter_map(|p| Some((*p, std::fs::read_to_string(p).ok()?))).collect();
     ctrlc::set_handler(move || {
         let names = ["tx", "fan", "sink", "fan-hub"].map(|s| format!("ecb{id}-{s}"));
         // The run's processes: its children (the casts, `--netns`: they live here) and any other
@@ -830,10 +827,7 @@ fn on_interrupt() -> Result<()> {
         for ns in &names {
             sandbox::del(ns);
         }
-        sysctl::release_all(); // the limits the run set for the mechanisms
-        for (path, value) in &found {
-            let _ = std::fs::write(path, value.trim()); // and any other change left
-        }
+        sysctl::release_all();
         eprintln!("interrupted: the run's namespaces are removed and the host settings put back");
         std::process::exit(130);
     })

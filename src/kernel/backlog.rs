@@ -3,7 +3,7 @@
 //! copies over the limit are dropped silently. Raise the limit for the number of outputs.
 use super::sysctl;
 
-pub const SYSCTL: &str = "/proc/sys/net/core/netdev_max_backlog";
+const SYSCTL: &str = "/proc/sys/net/core/netdev_max_backlog";
 const KERNEL_DEFAULT: u64 = 1000;
 
 /// Backlog that holds the copies of a burst of datagrams (several arrive per softirq run), for

@@ -121,10 +121,7 @@ fn with_shared<T>(path: &'static str, local: &mut Local, f: impl FnOnce(&mut Opt
 
 /// Sets `path` to `value`; None if it could not be read or written.
 pub fn change(path: &'static str, value: String) -> Option<Changed> {
-    let mut held = held();
-    let local = held.entry(path).or_default();
-    let me = me();
-    let changed = with_shared(path, local, |state| {
+    hold(path, |state, me| {
         let old = read(path)?;
         if state.as_ref().is_none_or(|s| s.ours != old) {
             // Nobody holds it, or someone else set it since an ebpf-cast process did: the
@@ -142,9 +139,7 @@ pub fn change(path: &'static str, value: String) -> Option<Changed> {
         s.hold(me);
         s.ours = now.clone();
         Some(Changed { path, old, now })
-    })?;
-    local.guards += 1;
-    Some(changed)
+    })
 }
 
 /// Holds `path` without changing it, when its value is what an ebpf-cast process wrote (and it
@@ -153,10 +148,7 @@ pub fn change(path: &'static str, value: String) -> Option<Changed> {
 /// that its service manager restarts, say) leaves that to this one. None when no ebpf-cast
 /// process changed it.
 pub fn share(path: &'static str) -> Option<Changed> {
-    let mut held = held();
-    let local = held.entry(path).or_default();
-    let me = me();
-    let shared = with_shared(path, local, |state| {
+    hold(path, |state, me| {
         let s = state.as_mut()?;
         let now = read(path)?;
         s.prune(me);
@@ -165,9 +157,25 @@ pub fn share(path: &'static str) -> Option<Changed> {
         }
         s.hold(me);
         Some(Changed { path, old: now.clone(), now })
-    })?;
-    local.guards += 1;
-    Some(shared)
+    })
+}
+
+/// A new guard of `path` for this process, if `f` (on the shared state) makes one.
+fn hold(
+    path: &'static str,
+    f: impl FnOnce(&mut Option<Shared>, (u32, u64)) -> Option<Changed>,
+) -> Option<Changed> {
+    let mut held = held();
+    let local = held.entry(path).or_default();
+    let guard = with_shared(path, local, |state| f(state, me()));
+    match guard {
+        Some(_) => local.guards += 1,
+        None if local.guards == 0 => {
+            held.remove(path); // holds nothing
+        }
+        None => {}
+    }
+    guard
 }
 
 impl Changed {
