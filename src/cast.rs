@@ -211,7 +211,12 @@ impl<'obj> Caster<'obj> {
         }
         let mut skel = open.load().context("loading the cast program")?;
         // The hubs' programs share the program's maps: made once it is loaded.
-        let shared = crate::hub::Shared { ostats: &skel.maps.cast_ostats, backlog: &skel.maps.cast_backlog };
+        let m = &skel.maps;
+        let shared = crate::hub::Shared {
+            ostats: &m.cast_ostats,
+            backlog: &m.cast_backlog,
+            admission: &m.cast_admission,
+        };
         let (table, hubs) = first_table(cfg, &shared)?;
         let bss = skel.maps.bss_data.as_deref_mut().context("cast bss")?;
         bss.cast_tabs[0] = table;
@@ -227,7 +232,7 @@ impl<'obj> Caster<'obj> {
             meta.slot_level[o.slot as usize] = o.policy.level();
             meta.slot_cap[o.slot as usize] = o.policy.cap();
         }
-        pins::count_drops_from_now(meta, cfg.outputs.iter().map(|o| o.slot));
+        pins::count_drops_from_now(meta, cfg.outputs.iter().map(|o| o.slot), pins::Refused::default());
         let attachment = attach::attach(&skel.progs.ecast_cast_in, &cfg.input, cfg.attach)?;
         Ok(Caster { skel, attachment, hubs })
     }
@@ -243,6 +248,7 @@ impl<'obj> Caster<'obj> {
                 ("flows", &mut m.cast_flows),
                 ("caps", &mut m.cast_caps),
                 ("backlog", &mut m.cast_backlog),
+                ("admission", &mut m.cast_admission),
             ],
         )
     }
@@ -280,7 +286,8 @@ impl<'obj> Caster<'obj> {
         // The outputs as they are now (`ebpf-cast out` may have changed them).
         let bss = self.skel.maps.bss_data.as_deref().context("cast bss")?;
         let m = &self.skel.maps;
-        Stats::read(&m.cast_ostats, &m.cast_flows, &m.cast_caps, &bss.cast_meta, table::active(bss))
+        let refused = pins::refused(&m.cast_admission)?;
+        Stats::read(&m.cast_ostats, &m.cast_flows, &m.cast_caps, refused, &bss.cast_meta, table::active(bss))
     }
 }
 

@@ -59,7 +59,8 @@ pub struct FlowStats {
     pub datagrams: u64,
     pub bytes: u64,
     pub unedited: u64,
-    /// Datagrams whose copies stopped early: the CPU's input backlog was full.
+    /// Datagrams the CPU's input backlog had no room for: refused whole (each output counts a
+    /// lost copy), or whose copies stopped early.
     pub overload: u64,
 }
 
@@ -72,11 +73,13 @@ pub struct Stats {
 impl Stats {
     /// Reads the counters of the outputs that `meta` names and of every flow, the level of
     /// capped outputs, the drops of the output devices, and which outputs the active table
-    /// `table` serves through a hub.
+    /// `table` serves through a hub. The datagrams the cast `refused` count for each output as
+    /// copies lost (from the output's start).
     pub fn read(
         ostats: &dyn MapCore,
         flows_map: &dyn MapCore,
         caps: &dyn MapCore,
+        refused: crate::kernel::pins::Refused,
         meta: &types::cast_meta,
         table: &types::cast_table,
     ) -> Result<Stats> {
@@ -93,7 +96,12 @@ impl Stats {
         let mut outs = Vec::new();
         for (slot, name, policy) in &outputs {
             let base = meta.slot_drops_base[*slot as usize];
+            let lost = refused.datagrams.saturating_sub(meta.slot_refused_base[*slot as usize]);
+            let lost_bytes = refused.bytes.saturating_sub(meta.slot_refused_bytes_base[*slot as usize]);
             let mut s = OutputStats {
+                packets: lost,
+                bytes: lost_bytes,
+                clone_errors: lost,
                 interface: name.clone(),
                 policy: policy.to_string(),
                 device_drops: drops.get(name).map_or(0, |d| u64::from(d.wrapping_sub(base))),

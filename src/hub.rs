@@ -45,11 +45,12 @@ pub struct Member {
     pub queues: bool,
 }
 
-/// What a hub's broadcast programs share with their cast: its counters and its backlog limit
-/// (cast_maps.h).
+/// What a hub's broadcast programs share with their cast: its counters, its backlog limit and
+/// the copies its clones will make (cast_maps.h).
 pub struct Shared<'a> {
     pub ostats: &'a dyn MapCore,
     pub backlog: &'a dyn MapCore,
+    pub admission: &'a dyn MapCore,
 }
 
 /// Outputs of one policy from which they share a hub, unless `--hub-min` says otherwise. A hub
@@ -250,6 +251,7 @@ impl Broadcast {
             ro.cfg_rq_to_softnet = crate::kernel::percpu::rq_to_softnet().unwrap_or(0);
             open.maps.cast_ostats.reuse_fd(s.ostats.as_fd()).context("sharing the cast's counters")?;
             open.maps.cast_backlog.reuse_fd(s.backlog.as_fd()).context("sharing the cast's backlog limit")?;
+            open.maps.cast_admission.reuse_fd(s.admission.as_fd()).context("sharing the cast's admission")?;
         }
         let skel = open.load().context("loading the hub program")?;
         for m in members {

@@ -49,8 +49,9 @@ struct Snapshot {
 
 fn snapshot(inst: &Instance) -> Result<Snapshot> {
     let bss = inst.read_bss()?;
-    let stats =
-        Stats::read(&inst.ostats, &inst.flows, &inst.caps, &bss.cast_meta, crate::table::active(&bss))?;
+    let refused = pins::refused(&inst.admission)?;
+    let table = crate::table::active(&bss);
+    let stats = Stats::read(&inst.ostats, &inst.flows, &inst.caps, refused, &bss.cast_meta, table)?;
     Ok(Snapshot {
         name: inst.name.clone(),
         input: pins::cstr(&bss.cast_meta.input),
@@ -257,7 +258,7 @@ fn reset(inst: &Instance) -> Result<()> {
         let _lock = inst.lock()?; // against `out` changing the tables meanwhile
         let mut bss = inst.read_bss()?;
         let slots = 0..bss.cast_meta.n_slots;
-        pins::count_drops_from_now(&mut bss.cast_meta, slots);
+        pins::count_drops_from_now(&mut bss.cast_meta, slots, pins::refused(&inst.admission)?);
         inst.write_bss(&bss)?;
     }
     for k in inst.flows.keys() {

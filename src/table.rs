@@ -102,12 +102,31 @@ pub fn build(cur: &types::cast_table, mut outs: Vec<types::cast_out>, gen: u32) 
     outs.sort_by_key(|o| (o.level, rank(o), o.slot));
     let n_cap = outs.iter().filter(|o| o.level == LEVEL_CAP).count() as u32;
     let mut t = types::cast_table { gen, n_out: outs.len() as u32, n_cap, ..Default::default() };
+    t.n_queued = backlog_entries(&outs);
     for (i, mut o) in outs.into_iter().enumerate() {
         o.class_id = class_of[&class_key(&o)];
         t.max_gen_added = t.max_gen_added.max(o.gen_added);
         t.out[i] = o;
     }
     Ok(t)
+}
+
+/// The entries a datagram takes in the CPU's backlog, for the table `entries` in send order,
+/// where a hub has members whose copies queue there (0 otherwise: nothing is checked). Every
+/// entry but the last gets a clone, which a hub takes through the backlog; the last gets the
+/// original, handed to a hub without it. A hub's broadcast queues its members' copies.
+fn backlog_entries(entries: &[types::cast_out]) -> u32 {
+    if !entries.iter().any(|o| o.flags & OUT_HUB != 0 && o.n_queued > 0) {
+        return 0;
+    }
+    let last = entries.len().saturating_sub(1);
+    let sent = entries.iter().enumerate().filter(|(_, o)| o.flags & OUT_VIA_HUB == 0);
+    sent.map(|(i, o)| match (o.flags & OUT_HUB != 0, i == last) {
+        (true, true) => o.n_queued,
+        (true, false) => o.n_queued + 1,
+        (false, _) => u32::from(o.flags & OUT_QUEUES != 0),
+    })
+    .sum()
 }
 
 #[cfg(test)]
@@ -182,6 +201,9 @@ mod tests {
             ],
             "the hub is checked for its one member whose copies queue"
         );
+        // The direct output 3 and the hub's clone (1 each), the hub's member 4, and the last,
+        // direct output 2, which gets the original, queue on the backlog.
+        assert_eq!(t.n_queued, 4, "backlog entries of a datagram");
         assert_eq!(outputs(&t).count(), 4);
         assert_eq!(hub_index(&t, 0).map(|h| t.out[h].ifindex), Some(99));
         assert_eq!(hubs_by_slot(&t), BTreeMap::from([(1, 99), (4, 99)]), "its members, not slot 3");
@@ -190,5 +212,31 @@ mod tests {
         assert_eq!(t.n_out, 1);
         let t = build(&Default::default(), vec![member(0, 1)], 3).unwrap();
         assert_eq!(t.out[0].flags, 0);
+    }
+
+    #[test]
+    fn a_datagram_is_checked_for_every_backlog_entry_it_takes_where_a_hub_has_queued_members() {
+        let hub = |level, ifindex, n_queued| types::cast_out {
+            ifindex,
+            flags: OUT_HUB,
+            n_members: 4,
+            n_queued,
+            ..out(level, 0)
+        };
+        let member = |level, slot, flags| types::cast_out { flags: OUT_VIA_HUB | flags, ..out(level, slot) };
+        let mut cur = types::cast_table { n_out: 2, ..Default::default() };
+        cur.out[0] = hub(0, 98, 0);
+        cur.out[1] = hub(257, 99, 0);
+        let table = |queues: u8, direct: u8| {
+            let mut outs: Vec<_> = (1..=4).map(|s| member(0, s, queues)).collect();
+            outs.extend((5..=8).map(|s| member(257, s, queues)));
+            outs.push(types::cast_out { flags: direct, ..out(128, 9) });
+            build(&cur, outs, 1).unwrap().n_queued
+        };
+        // all: a clone into its hub and 4 copies; nonref=0.5: 1 direct clone; key: the original,
+        // handed to its hub, 4 copies.
+        assert_eq!(table(OUT_QUEUES, OUT_QUEUES), 10);
+        assert_eq!(table(OUT_QUEUES, 0), 9, "a direct copy to a peer's NAPI does not queue");
+        assert_eq!(table(0, OUT_QUEUES), 0, "no hub's copies queue: nothing is checked");
     }
 }

@@ -163,7 +163,8 @@ fn kill_9_and_a_restart_on_the_same_interface() {
     let args = ["--to", "o1", "--to", "o2", "--port", "5000"];
     let first = t.start_cast(&args);
     let second = std::sync::Mutex::new(None);
-    let sent = with_traffic(&t, 2000, 2.0, || {
+    // 3 s: the restart takes the program's verification (0.3-0.7 s on the test VMs) too.
+    let sent = with_traffic(&t, 2000, 3.0, || {
         first.signal(Signal::SIGKILL);
         std::thread::sleep(Duration::from_millis(100));
         *second.lock().unwrap() = Some(t.start_cast(&args));

@@ -38,9 +38,10 @@ fn flood(t: &Edge, count: u32, cpu: usize) -> u32 {
 /// of 8 for `key` (served last), which takes the original: 96 copies of each datagram wait in
 /// the backlog at once, so the fan-out falls behind even while other tests share the CPUs; numbered datagrams are no TS, which every policy takes whole. The
 /// outputs are veths as made: their copies wait in the backlog. Returns, for the members of the
-/// hubs of clones: copies arrived, refused whole (`clone_errors`), and dropped by their devices.
-/// Every datagram the counters say was sent and not lost arrived.
-fn flood_hubs_of_clones() -> (u64, u64, u64) {
+/// hubs of clones: copies arrived, refused whole (`clone_errors`), and dropped by their devices;
+/// and the datagrams the cast refused before any copy (its flow's `overload`). Every datagram
+/// the counters say was sent and not lost arrived.
+fn flood_hubs_of_clones() -> (u64, u64, u64, u64) {
     const UDP_MEM: &str = "/proc/sys/net/ipv4/udp_mem";
     let ncpu = libbpf_rs::num_possible_cpus().unwrap();
     assert!(ncpu >= 2, "the flood needs a CPU of its own (this machine has {ncpu})");
@@ -85,22 +86,32 @@ fn flood_hubs_of_clones() -> (u64, u64, u64) {
         lost += u(&o["clone_errors"]);
         dropped += u(&o["device_drops"]);
     }
-    eprintln!("sent {sent}: to the 96 members of hubs of clones {arrived} arrived, {lost} refused whole, {dropped} device drops");
+    let flows = stats[0]["flows"].as_array().unwrap();
+    let admitted_not = flows.iter().map(|f| u(&f["overload"])).sum::<u64>();
+    eprintln!(
+        "sent {sent}: to the 96 members of hubs of clones {arrived} arrived, {lost} refused whole, \
+         {dropped} device drops; {admitted_not} datagrams refused before any copy"
+    );
     t.stop_clean(cast);
-    (arrived, lost, dropped)
+    (arrived, lost, dropped, admitted_not)
 }
 
-/// Overloaded, a hub of clones broadcasts a clone only while the CPU's backlog has room for all
-/// its copies, when the clone comes off the backlog: a datagram it refuses reaches none of its
-/// members and counts as a lost copy for each (`clone_errors`), where without the check most of
-/// the copies would be made only for the backlog to refuse them (`device_drops`).
+/// Overloaded, the cast takes a datagram only while the CPU's backlog has room for all its
+/// copies, those its clones' broadcasts will queue later included, and a hub of clones checks
+/// again when the clone comes off the backlog: a datagram refused reaches none of the members
+/// and counts as a lost copy for each (`clone_errors`), where without the checks most of the
+/// copies would be made only for the backlog to refuse them (`device_drops`). Refusals happen
+/// before any work on the datagram, and rarely later, at a hub.
 #[test]
-fn an_overloaded_hub_of_clones_refuses_whole_datagrams_and_counts_them() {
+fn an_overloaded_cast_refuses_whole_datagrams_before_any_copy_and_counts_them() {
     require_root!();
-    let (arrived, lost, dropped) = flood_hubs_of_clones();
+    let (arrived, lost, dropped, refused_first) = flood_hubs_of_clones();
     assert!(lost > 0, "the flood overran the fan-out: the hub refused datagrams");
     assert!(arrived > 0, "the hub broadcast the datagrams it took");
     // The check and the broadcast are one step of the fan-out's CPU; only the input, queued
     // meanwhile from the camera's CPU, can take the room a broadcast was admitted to.
     assert!(dropped * 100 <= arrived, "copies made only to be refused: {dropped} of {arrived}");
+    // Each member lost the datagrams refused before any copy, and those its hub refused.
+    let at_hubs = (lost / 96).saturating_sub(refused_first);
+    assert!(at_hubs * 10 <= lost / 96, "{at_hubs} refused at a hub, {refused_first} before any copy");
 }

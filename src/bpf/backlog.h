@@ -26,37 +26,85 @@ struct sk_buff_head___ecast {
 	__u32 qlen;
 } __attribute__((preserve_access_index));
 struct softnet_data___ecast {
+	struct sk_buff_head___ecast process_queue;
 	struct sk_buff_head___ecast input_pkt_queue;
 } __attribute__((preserve_access_index));
 
 /*
- * Whether the backlog has room for `copies` more frames. The kernel offers no helper for the
+ * This CPU's softnet_data, which holds its backlog, and the backlog limit (0: not known); NULL
+ * where either is not known, and then nothing is checked. The kernel offers no helper for the
  * queue's length, and softnet_data is not a symbol BPF can name on kernels without
  * KALLSYMS_ALL: it is found `rq_to_softnet` bytes from the CPU's runqueue (their offsets in the
  * per-CPU area, from the kernel's BTF; 0: not known), which the running task leads to. The
  * reads are checked loads: a wrong pointer reads 0, never faults.
  */
-static __always_inline int backlog_takes(__u32 copies, __s64 rq_to_softnet)
+static __always_inline struct softnet_data___ecast *backlog_of(__s64 rq_to_softnet, __u64 *max)
 {
-	struct softnet_data___ecast *sd;
 	struct task_struct___ecast *task;
 	struct rq___ecast *rq;
 	__u32 zero = 0;
-	__u64 *max = bpf_map_lookup_elem(&cast_backlog, &zero);
+	__u64 *limit = bpf_map_lookup_elem(&cast_backlog, &zero);
 
 	/* A kernel without cgroup scheduling has no runqueue in its cfs_rq: nothing to read. */
-	if (!max || !*max || !rq_to_softnet || !bpf_core_field_exists(struct cfs_rq___ecast, rq))
-		return 1;
+	if (!limit || !*limit || !rq_to_softnet || !bpf_core_field_exists(struct cfs_rq___ecast, rq))
+		return NULL;
 	task = bpf_core_cast((void *)bpf_get_current_task(), struct task_struct___ecast);
 	rq = task->se.cfs_rq->rq; /* checked loads */
 	if (!rq)
+		return NULL;
+	*max = *limit;
+	return bpf_core_cast((void *)((__u64)rq + rq_to_softnet), struct softnet_data___ecast);
+}
+
+/* The kernel queues while the queue holds at most max. A broadcast bigger than the whole
+ * backlog (a limit left low) still goes when it is empty: its first max copies arrive. */
+static __always_inline int room_for(__u64 queued, __u64 copies, __u64 max)
+{
+	if (copies > max)
+		copies = max;
+	return queued + copies <= max + 1;
+}
+
+/* Whether the backlog has room now for a broadcast's `copies`: a hub's clone, as it comes off
+ * the backlog. What other clones have been promised comes after it. */
+static __always_inline int backlog_takes(__u32 copies, __s64 rq_to_softnet)
+{
+	struct softnet_data___ecast *sd;
+	__u64 max;
+
+	sd = backlog_of(rq_to_softnet, &max);
+	return !sd || room_for(sd->input_pkt_queue.qlen, copies, max);
+}
+
+static __always_inline struct cast_admission *admission(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cast_admission, &zero);
+}
+
+/*
+ * Whether the backlog has room for all the `copies` of a datagram that will queue there, now
+ * (its clones, copies of the hub that takes the original) and later (the broadcasts of its
+ * clones), beyond the copies that clones already waiting there will make (`a->pending`).
+ * Checked before any work on the datagram: refused there, it costs nothing more, where a
+ * refusal when a clone comes off the backlog wastes the work on the whole datagram.
+ */
+static __always_inline int backlog_admits(struct cast_admission *a, __u32 copies, __s64 rq_to_softnet)
+{
+	struct softnet_data___ecast *sd;
+	__u64 max;
+	__u32 queued;
+
+	sd = backlog_of(rq_to_softnet, &max);
+	if (!sd)
 		return 1;
-	sd = bpf_core_cast((void *)((__u64)rq + rq_to_softnet), struct softnet_data___ecast);
-	/* The kernel queues while the queue holds at most max. A broadcast bigger than the whole
-	 * backlog (a limit left low) still goes when it is empty: its first max copies arrive. */
-	if (copies > *max)
-		copies = *max;
-	return sd->input_pkt_queue.qlen + copies <= *max + 1;
+	queued = sd->input_pkt_queue.qlen;
+	/* Nothing waits: no clone either. This also forgets promises that a clone lost on its way
+	 * (its hub gone) left behind. */
+	if (!queued && !sd->process_queue.qlen)
+		a->pending = 0;
+	return room_for(queued + a->pending, copies, max);
 }
 
 #endif

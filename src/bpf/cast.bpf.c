@@ -543,8 +543,10 @@ static __always_inline void add(struct cast_ostat *st, struct dgram *d, __u32 se
 {
 	if (!st)
 		return;
-	st->frames_sent += sent;
-	st->frames_dropped += d->n_frames - sent;
+	if (!d->full) { /* a copy not made has its frames neither sent nor dropped by the policy */
+		st->frames_sent += sent;
+		st->frames_dropped += d->n_frames - sent;
+	}
 	if (bytes) {
 		st->packets++;
 		st->bytes += bytes;
@@ -768,6 +770,14 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 		e->count = VP_KEEP;
 		e->cut = VP_KEEP;
 	}
+	hub = o->flags & CAST_OUT_HUB;
+	slot = o->slot;
+	st = hub ? NULL : bpf_map_lookup_elem(&cast_ostats, &slot);
+	if (d->full) {
+		/* Lost to this output like a refused copy, without the work of editing or making it. */
+		account(o, st, d, 0, skb->len, 1);
+		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
+	}
 	if (waiting) /* no video until the flow's next keyframe: from its first packet on */
 		e->cut = o->gen_added <= f->key_gen ? (capped ? VP_KEY : PRIO_KEY) :
 						     (capped ? VP_NONE : LEVEL_NOVIDEO);
@@ -787,9 +797,6 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 	}
 	skip = !d->editable && d->n_orig && e->cut;
 	sent = skip ? 0 : d->frames_sent;
-	hub = o->flags & CAST_OUT_HUB;
-	slot = o->slot;
-	st = hub ? NULL : bpf_map_lookup_elem(&cast_ostats, &slot);
 	/* An output waiting for a keyframe numbers RTP as its class does, which counts only the
 	 * datagrams the class emptied: one the class sent (or any, while no member sends) reaches
 	 * it too, emptied down to its RTP header if need be, so that its receiver sees no gap. */
@@ -801,16 +808,6 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 			d->skipped |= 1 << class;
 		}
 		account(o, st, d, sent, 0, 0);
-		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
-	}
-	/* The hub that takes the original broadcasts in this same pass: checked here, for the
-	 * members whose copies queue (none with NAPI receivers: no read of the queue). Hubs that
-	 * take clones check when they broadcast (hub.bpf.c). */
-	if (hub && d->last && o->n_queued && !d->full && !backlog_takes(o->n_queued, cfg_rq_to_softnet))
-		d->full = 1;
-	if (d->full) {
-		/* Lost to this output like a refused copy, without the work of making it. */
-		account(o, st, d, sent, skb->len, 1);
 		return d->last ? TC_ACT_SHOT : FAN_CONTINUE;
 	}
 	if (set_destination(skb, d, o))
@@ -828,6 +825,12 @@ __noinline int fan_one(struct __sk_buff *skb, struct cast_out *o, struct dgram *
 		return bpf_redirect(o->ifindex, 0);
 	}
 	err = bpf_clone_redirect(skb, o->ifindex, flags);
+	if (hub && !err && o->n_queued) {
+		struct cast_admission *a = admission();
+
+		if (a)
+			a->pending += o->n_queued; /* the hub takes them off when it broadcasts */
+	}
 	account(o, st, d, sent, skb->len, err != 0);
 	copy_sent(d, st, hub ? CAST_MAX_OUT : slot, err);
 	return FAN_CONTINUE;
@@ -989,6 +992,28 @@ static __always_inline int fanned_out(struct dgram *d, struct cast_flow *f, int 
 	return verdict;
 }
 
+/*
+ * Whether the CPU's backlog has room for the datagram's copies that queue there. Refused, it
+ * goes to no output and costs nothing more: it is not classified (the frame whose start it
+ * carries is lost to every output anyway), edited or copied, and it counts once for all the
+ * outputs (counters.rs adds it to each). The classes that renumber continuity counters start
+ * again from the stream's own at their next packet, so that their receivers see the loss as
+ * the stream's receivers do (a jump, but for 1 in 16).
+ */
+static __always_inline int admitted(struct __sk_buff *skb, struct cast_table *tab, struct cast_flow *f)
+{
+	struct cast_admission *a = admission();
+
+	if (!a || backlog_admits(a, tab->n_queued, cfg_rq_to_softnet))
+		return 1;
+	a->refused++;
+	a->refused_bytes += skb->len;
+	f->overload++;
+	for (__u32 k = 0; k < CAST_MAX_CLASS; k++)
+		f->cc[k] &= ~CC_VALID;
+	return 0;
+}
+
 /* What parse() learns of a datagram before anything is looked up. */
 struct parsed {
 	void *data;             /* the frame, linear */
@@ -1146,6 +1171,10 @@ int ecast_cast_in(struct __sk_buff *skb)
 	f->packets++;
 	f->bytes += skb->len;
 
+	/* Copies that queue on the CPU's backlog (none with NAPI receivers: no read of the queue)
+	 * need room there, all of them. */
+	if (tab->n_queued && !admitted(skb, tab, f))
+		return TC_ACT_SHOT;
 	classify(skb, dp, f, tab->gen, p.data, p.end);
 	if (!tab->n_out)
 		return TC_ACT_SHOT; /* a cast flow with no output goes nowhere */

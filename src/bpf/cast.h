@@ -68,6 +68,9 @@ struct cast_table {
 	__u32 max_gen_added; /* the newest output's gen_added: flows whose last keyframe came
 			      * later have no output waiting (the fast path) */
 	__u32 n_cap;       /* outputs with LEVEL_CAP: served from the original, each its own class */
+	__u32 n_queued;    /* with hubs whose members' copies queue on the CPU's backlog: the
+			    * backlog entries a datagram takes (clones to hubs, and their and the
+			    * original's broadcasts); 0: nothing is checked */
 	struct cast_out out[CAST_TABLE_LEN];
 };
 
@@ -84,10 +87,19 @@ struct cast_meta {
 	__u32 slot_cap[CAST_MAX_OUT];      /* with LEVEL_CAP: the cap, bits/s */
 	__u32 slot_drops_base[CAST_MAX_OUT]; /* the output device's tx_dropped when the slot got it
 					      * (or at the last reset): its drops count from here */
+	__u64 slot_refused_base[CAST_MAX_OUT];       /* the same for struct cast_admission's */
+	__u64 slot_refused_bytes_base[CAST_MAX_OUT]; /* refused datagrams and their bytes */
 	__u64 retired_ns[CAST_TABLES];     /* CLOCK_MONOTONIC when each table stopped being active */
 };
 
 /* Per output, per CPU. */
+/* Per CPU: the admission of datagrams to the CPU's backlog (backlog.h). */
+struct cast_admission {
+	__u64 pending;         /* copies that hubs' clones waiting in the backlog will queue there */
+	__u64 refused;         /* datagrams refused, lost to every output: each output's counters */
+	__u64 refused_bytes;   /* add these from cast_meta's bases on (counters.rs) */
+};
+
 struct cast_ostat {
 	__u64 packets;         /* datagrams sent */
 	__u64 bytes;           /* bytes of the frames sent (Ethernet header included) */
@@ -140,7 +152,7 @@ struct cast_flow {
 	__u64 bytes;
 	__u64 unedited;        /* datagrams cast whole (to `all` outputs only if they may carry
 			 * video): not TS, too many TS packets, or GSO */
-	__u64 overload;        /* datagrams whose copies stopped early: the CPU's backlog was full */
+	__u64 overload;        /* datagrams the CPU's backlog had no room for */
 	__u16 rtp_skip[CAST_MAX_CLASS]; /* per class: datagrams it emptied and did not send, taken
 					 * off the RTP sequence numbers so its receivers see no gap */
 	__u16 cap_keep;        /* per capped class (bit): it keeps the current frame */

@@ -20,4 +20,13 @@ struct {
 	__type(value, __u64);
 } cast_backlog SEC(".maps");
 
+/* Per CPU: the copies that hubs' clones will queue on the backlog, and the datagrams refused for
+ * want of room (backlog.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cast_admission);
+} cast_admission SEC(".maps");
+
 #endif

@@ -42,13 +42,22 @@ int ecast_hub(struct xdp_md *ctx)
  * A clone, which the cast made before it went on with the datagram: it waited on the backlog
  * behind what was queued then, so only now is it known whether the backlog has room for the
  * copies that queue there. Refused, it goes to none of the members, and each counts a lost
- * copy, as the cast counts one that the kernel refused. Members whose copies do not queue there
+ * copy, as the cast counts one that the kernel refused. The cast admitted the datagram with
+ * room for these copies too, so a refusal here is rare. Members whose copies do not queue there
  * (a peer's NAPI takes them) are no reason to refuse: with none such, nothing is checked.
  */
 SEC("xdp")
 int ecast_hub_clones(struct xdp_md *ctx)
 {
-	if (!cfg_n_queued || backlog_takes(cfg_n_queued, cfg_rq_to_softnet))
+	struct cast_admission *a;
+
+	if (!cfg_n_queued)
+		return broadcast();
+	/* The cast promised these copies when it queued the clone (backlog.h): due now. */
+	a = admission();
+	if (a)
+		a->pending = a->pending > cfg_n_queued ? a->pending - cfg_n_queued : 0;
+	if (backlog_takes(cfg_n_queued, cfg_rq_to_softnet))
 		return broadcast();
 	for (__u32 k = 0; k < CAST_MAX_OUT; k++) {
 		__u32 slot;

@@ -139,6 +139,9 @@ pub struct Instance {
     pub caps: MapHandle,
     /// The backlog limit the program checks broadcasts against.
     pub backlog: MapHandle,
+    /// Per CPU: the copies that hubs' clones waiting in the backlog will make, and the datagrams
+    /// refused for want of room there.
+    pub admission: MapHandle,
 }
 
 impl Instance {
@@ -174,12 +177,13 @@ impl Instance {
             flows: open("flows")?,
             caps: open("caps")?,
             backlog: open("backlog")?,
+            admission: open("admission")?,
         })
     }
 
     /// What the programs of its hubs share with it.
     pub fn shared(&self) -> crate::hub::Shared<'_> {
-        crate::hub::Shared { ostats: &self.ostats, backlog: &self.backlog }
+        crate::hub::Shared { ostats: &self.ostats, backlog: &self.backlog, admission: &self.admission }
     }
 
     /// Serialises changes to this instance across processes and mount namespaces: a lock file
@@ -340,6 +344,7 @@ fn attached() -> Vec<Instance> {
                 flows: crate::kernel::installed::map_by_name(i, "cast_flows")?,
                 caps: crate::kernel::installed::map_by_name(i, "cast_caps")?,
                 backlog: crate::kernel::installed::map_by_name(i, "cast_backlog")?,
+                admission: crate::kernel::installed::map_by_name(i, "cast_admission")?,
             };
             inst.name = cstr(&inst.read_bss().ok()?.cast_meta.name);
             Some(inst)
@@ -370,13 +375,39 @@ pub fn cstr(b: &[i8]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// Makes the device drops of these output slots count from now (one look at every interface).
-pub fn count_drops_from_now(meta: &mut types::cast_meta, slots: impl IntoIterator<Item = u32>) {
+/// Makes the device drops of these output slots count from now (one look at every interface),
+/// and the datagrams the cast refused (`refused`: its totals now, from `refused`).
+pub fn count_drops_from_now(
+    meta: &mut types::cast_meta,
+    slots: impl IntoIterator<Item = u32>,
+    refused: Refused,
+) {
     let now = super::iface::tx_dropped();
     for s in slots {
         let name = cstr(&meta.slot_name[s as usize]);
-        meta.slot_drops_base[s as usize] = now.get(&name).copied().unwrap_or(0);
+        let s = s as usize;
+        meta.slot_drops_base[s] = now.get(&name).copied().unwrap_or(0);
+        meta.slot_refused_base[s] = refused.datagrams;
+        meta.slot_refused_bytes_base[s] = refused.bytes;
     }
+}
+
+/// The datagrams a cast refused for want of room in the backlog (lost to every output), and
+/// their bytes: since it started, summed over the CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refused {
+    pub datagrams: u64,
+    pub bytes: u64,
+}
+
+/// What the cast program's `cast_admission` map holds now.
+pub fn refused(admission: &dyn MapCore) -> Result<Refused> {
+    let mut r = Refused::default();
+    for a in crate::kernel::skel::per_cpu::<types::cast_admission>(admission, 0)? {
+        r.datagrams += a.refused;
+        r.bytes += a.refused_bytes;
+    }
+    Ok(r)
 }
 
 pub fn set_cstr(dst: &mut [i8], s: &str) {

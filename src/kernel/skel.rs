@@ -30,6 +30,7 @@ unsafe impl plain::Plain for cast::types::cast_ostat {}
 unsafe impl plain::Plain for cast::types::flow_key {}
 unsafe impl plain::Plain for cast::types::cast_flow {}
 unsafe impl plain::Plain for cast::types::cast_cap {}
+unsafe impl plain::Plain for cast::types::cast_admission {}
 unsafe impl plain::Plain for cast::types::rodata {}
 unsafe impl plain::Plain for cast::types::bss {}
 
