@@ -12,10 +12,10 @@
 //! ingress, which queues them on the CPU's backlog. The original datagram is handed to the other
 //! side with bpf_redirect_peer, which works only across namespaces, in the same pass through the
 //! input path (bench: 1.12x the copies/s of the backlog round at N = 4 with NAPI receivers,
-//! 1.15x at N = 16 with plain veths). A hub takes a datagram only while the CPU's backlog has
-//! room for all the copies that will wait there (src/bpf/backlog.h; members on veths with TSO
-//! on, `CAST_OUT_QUEUES`): the cast program checks before it hands over the original, a hub of
-//! clones when the clone comes off the backlog.
+//! 1.15x at N = 16 with plain veths). The cast program takes a datagram only while the CPU's
+//! backlog has room for all the copies that will wait there, its hubs' included
+//! (src/bpf/backlog.h; members on veths with TSO on, `CAST_OUT_QUEUES`), and a hub of clones
+//! checks again when the clone comes off the backlog.
 //! A refused datagram counts as a lost copy for each member, in the cast's counters, which
 //! the broadcast programs share.
 //! The cast deletes the hubs when it stops; killed, its hub namespace and with it the hubs go

@@ -159,7 +159,11 @@ fn prometheus(snaps: &[Snapshot]) -> String {
         ("ebpf_cast_output_bytes_total", "Bytes sent to the output (Ethernet frames).", |o| o.bytes),
         ("ebpf_cast_output_frames_sent_total", "Video frames sent to the output.", |o| o.frames_sent),
         ("ebpf_cast_output_frames_dropped_total", "Video frames its policy dropped.", |o| o.frames_dropped),
-        ("ebpf_cast_output_clone_errors_total", "Copies the kernel failed to send.", |o| o.clone_errors),
+        (
+            "ebpf_cast_output_clone_errors_total",
+            "Copies lost: refused by a full backlog, or not made for want of room there.",
+            |o| o.clone_errors,
+        ),
         (
             "ebpf_cast_output_device_drops_total",
             "Copies the output's device dropped (a full backlog or ring, the peer down).",
@@ -211,7 +215,7 @@ fn prometheus(snaps: &[Snapshot]) -> String {
         ("ebpf_cast_flow_datagrams_total", "Datagrams of the flow seen at the input.", |f| f.datagrams),
         (
             "ebpf_cast_flow_overload_drops_total",
-            "Datagrams whose copies stopped early because the CPU's input backlog was full.",
+            "Datagrams the CPU's input backlog had no room for: refused whole, or whose copies stopped early.",
             |f| f.overload,
         ),
     ];

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * Whether this CPU's input backlog takes a broadcast's copies now: used by the cast program
- * (for the hub that takes the original) and by the hubs' broadcasts of clones. Copies to
- * outputs without NAPI queue on the backlog all at once, and nothing drains it meanwhile:
- * without room for all of them, most would be made only to be refused.
+ * Whether this CPU's input backlog takes a datagram's copies: the cast program admits a whole
+ * datagram, and the hubs' broadcasts of clones check again as they run. Copies to outputs
+ * without NAPI queue on the backlog all at once, and nothing drains it meanwhile: without room
+ * for all of them, most would be made only to be refused.
  */
 #ifndef EBPF_CAST_BACKLOG_H
 #define EBPF_CAST_BACKLOG_H
