@@ -10,6 +10,21 @@ fn main() {
             std::process::exit(error::exit_code(&err));
         }
     }
+    // Commands that print and exit end quietly when their reader goes away (`stats | head`), as
+    // Unix tools do: Rust ignores SIGPIPE, so each print into a closed pipe panicked. The
+    // others keep ignoring it: a cast must clean up whatever becomes of its output.
+    if matches!(
+        cli.command,
+        cli::Command::Stats(_)
+            | cli::Command::Status { .. }
+            | cli::Command::Completions { .. }
+            | cli::Command::CheckConfig { .. }
+    ) {
+        // SAFETY: the default action, set before any other thread exists.
+        let _ = unsafe {
+            nix::sys::signal::signal(nix::sys::signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)
+        };
+    }
     let result = match cli.command {
         cli::Command::Switch(args) => switch::run(&args),
         cli::Command::Cast(args) => cast::run(&args),
