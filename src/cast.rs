@@ -232,7 +232,7 @@ impl<'obj> Caster<'obj> {
             meta.slot_level[o.slot as usize] = o.policy.level();
             meta.slot_cap[o.slot as usize] = o.policy.cap();
         }
-        pins::count_drops_from_now(meta, cfg.outputs.iter().map(|o| o.slot), pins::Refused::default());
+        pins::count_losses_from_now(meta, cfg.outputs.iter().map(|o| o.slot), pins::Refused::default());
         let attachment = attach::attach(&skel.progs.ecast_cast_in, &cfg.input, cfg.attach)?;
         Ok(Caster { skel, attachment, hubs })
     }

@@ -265,7 +265,7 @@ fn add(spec: &NewOutput, name: &str, c: &mut Change) -> Result<String> {
     bss.cast_meta.slot_level[slot as usize] = o.level;
     bss.cast_meta.slot_cap[slot as usize] = o.cap_bps;
     bss.cast_meta.n_slots = bss.cast_meta.n_slots.max(slot + 1);
-    pins::count_drops_from_now(&mut bss.cast_meta, [slot], pins::refused(&c.inst.admission)?);
+    pins::count_losses_from_now(&mut bss.cast_meta, [slot], pins::refused(&c.inst.admission)?);
     Ok(format!("added {} ({}) to {name}: it starts at each flow's next keyframe", iface.name, spec.policy))
 }
 

@@ -262,7 +262,7 @@ fn reset(inst: &Instance) -> Result<()> {
         let _lock = inst.lock()?; // against `out` changing the tables meanwhile
         let mut bss = inst.read_bss()?;
         let slots = 0..bss.cast_meta.n_slots;
-        pins::count_drops_from_now(&mut bss.cast_meta, slots, pins::refused(&inst.admission)?);
+        pins::count_losses_from_now(&mut bss.cast_meta, slots, pins::refused(&inst.admission)?);
         inst.write_bss(&bss)?;
     }
     for k in inst.flows.keys() {

@@ -102,7 +102,7 @@ pub fn build(cur: &types::cast_table, mut outs: Vec<types::cast_out>, gen: u32) 
     outs.sort_by_key(|o| (o.level, rank(o), o.slot));
     let n_cap = outs.iter().filter(|o| o.level == LEVEL_CAP).count() as u32;
     let mut t = types::cast_table { gen, n_out: outs.len() as u32, n_cap, ..Default::default() };
-    t.n_queued = backlog_entries(&outs);
+    t.backlog_entries = backlog_entries(&outs);
     for (i, mut o) in outs.into_iter().enumerate() {
         o.class_id = class_of[&class_key(&o)];
         t.max_gen_added = t.max_gen_added.max(o.gen_added);
@@ -203,7 +203,7 @@ mod tests {
         );
         // The direct output 3 and the hub's clone (1 each), the hub's member 4, and the last,
         // direct output 2, which gets the original, queue on the backlog.
-        assert_eq!(t.n_queued, 4, "backlog entries of a datagram");
+        assert_eq!(t.backlog_entries, 4, "backlog entries of a datagram");
         assert_eq!(outputs(&t).count(), 4);
         assert_eq!(hub_index(&t, 0).map(|h| t.out[h].ifindex), Some(99));
         assert_eq!(hubs_by_slot(&t), BTreeMap::from([(1, 99), (4, 99)]), "its members, not slot 3");
@@ -231,7 +231,7 @@ mod tests {
             let mut outs: Vec<_> = (1..=4).map(|s| member(0, s, queues)).collect();
             outs.extend((5..=8).map(|s| member(257, s, queues)));
             outs.push(types::cast_out { flags: direct, ..out(128, 9) });
-            build(&cur, outs, 1).unwrap().n_queued
+            build(&cur, outs, 1).unwrap().backlog_entries
         };
         // all: a clone into its hub and 4 copies; nonref=0.5: 1 direct clone; key: the original,
         // handed to its hub, 4 copies.

@@ -26,7 +26,7 @@ struct Cfg {
     /// As the cast's process writes it (0: not known).
     backlog_max: u64,
     /// The table's backlog entries per datagram (0: nothing is checked).
-    n_queued: u32,
+    backlog_entries: u32,
     /// Copies promised by clones in the backlog, on every CPU, before the first frame.
     pending: u64,
 }
@@ -71,7 +71,7 @@ fn run(cfg: Cfg, frames: Vec<Vec<u8>>) -> Run {
         }
         bss.cast_tabs[0].out[..table.len()].copy_from_slice(&table);
         bss.cast_tabs[0].n_out = table.len() as u32;
-        bss.cast_tabs[0].n_queued = cfg.n_queued;
+        bss.cast_tabs[0].backlog_entries = cfg.backlog_entries;
         let cpus = libbpf_rs::num_possible_cpus().unwrap();
         let a = types::cast_admission { pending: cfg.pending, ..Default::default() };
         // SAFETY: cast_admission is plain data.
@@ -364,10 +364,11 @@ fn a_datagram_goes_out_while_the_backlog_has_room_for_all_its_queued_copies() {
     // 14 entries fit an empty backlog of 13 (the kernel queues while it holds at most 13), and
     // a datagram bigger than the whole backlog goes while it is empty (its first copies arrive);
     // 0: the limit is not known. A stale promise of 100 copies in an empty backlog is forgotten.
-    for (n_queued, max, pending) in [(14, 13, 0), (14, 12, 0), (14, 0, 0), (0, 1, 0), (14, 13, 100)] {
-        let cfg = Cfg { table: table.clone(), backlog_max: max, n_queued, pending, ..Default::default() };
+    for (backlog_entries, max, pending) in [(14, 13, 0), (14, 12, 0), (14, 0, 0), (0, 1, 0), (14, 13, 100)] {
+        let cfg =
+            Cfg { table: table.clone(), backlog_max: max, backlog_entries, pending, ..Default::default() };
         let r = run(cfg, vec![frame(&Net::default(), &psi(VPID, 0x1b))]);
-        let what = format!("{n_queued} entries, backlog limit {max}, {pending} promised");
+        let what = format!("{backlog_entries} entries, backlog limit {max}, {pending} promised");
         assert_eq!(r.verdicts, [TC_ACT_REDIRECT], "{what}");
         assert!(r.ostats.iter().all(|o| o.packets == 1 && o.clone_errors == 0), "{what}: {r:?}");
         assert!(r.flows.iter().all(|(_, f)| f.overload == 0), "{what}");
@@ -375,7 +376,7 @@ fn a_datagram_goes_out_while_the_backlog_has_room_for_all_its_queued_copies() {
     // The hub first, so it takes a clone, which promises its 8 members' copies.
     let mut first: Vec<_> = table[6..].to_vec();
     first.push(out(0, 0));
-    let cfg = Cfg { table: first, backlog_max: 100, n_queued: 10, ..Default::default() };
+    let cfg = Cfg { table: first, backlog_max: 100, backlog_entries: 10, ..Default::default() };
     let r = run(cfg, vec![frame(&Net::default(), &psi(VPID, 0x1b))]);
     assert_eq!((r.verdicts.as_slice(), r.pending), ([TC_ACT_REDIRECT].as_slice(), 8), "{r:?}");
 }

@@ -1004,7 +1004,7 @@ static __always_inline int admitted(struct __sk_buff *skb, struct cast_table *ta
 {
 	struct cast_admission *a = admission();
 
-	if (!a || backlog_admits(a, tab->n_queued, cfg_rq_to_softnet))
+	if (!a || backlog_admits(a, tab->backlog_entries, cfg_rq_to_softnet))
 		return 1;
 	a->refused++;
 	a->refused_bytes += skb->len;
@@ -1173,7 +1173,7 @@ int ecast_cast_in(struct __sk_buff *skb)
 
 	/* Copies that queue on the CPU's backlog (none with NAPI receivers: no read of the queue)
 	 * need room there, all of them. */
-	if (tab->n_queued && !admitted(skb, tab, f))
+	if (tab->backlog_entries && !admitted(skb, tab, f))
 		return TC_ACT_SHOT;
 	classify(skb, dp, f, tab->gen, p.data, p.end);
 	if (!tab->n_out)

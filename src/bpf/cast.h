@@ -68,9 +68,9 @@ struct cast_table {
 	__u32 max_gen_added; /* the newest output's gen_added: flows whose last keyframe came
 			      * later have no output waiting (the fast path) */
 	__u32 n_cap;       /* outputs with LEVEL_CAP: served from the original, each its own class */
-	__u32 n_queued;    /* with hubs whose members' copies queue on the CPU's backlog: the
-			    * backlog entries a datagram takes (clones to hubs, and their and the
-			    * original's broadcasts); 0: nothing is checked */
+	__u32 backlog_entries; /* with hubs whose members' copies queue on the CPU's backlog:
+				* the entries a datagram takes there (clones to hubs, the hubs'
+				* broadcasts, direct copies); 0: nothing is checked */
 	struct cast_out out[CAST_TABLE_LEN];
 };
 

@@ -376,8 +376,8 @@ pub fn cstr(b: &[i8]) -> String {
 }
 
 /// Makes the device drops of these output slots count from now (one look at every interface),
-/// and the datagrams the cast refused (`refused`: its totals now, from `refused`).
-pub fn count_drops_from_now(
+/// and the datagrams the cast refused (`refused`: its totals now, as `refused()` reads them).
+pub fn count_losses_from_now(
     meta: &mut types::cast_meta,
     slots: impl IntoIterator<Item = u32>,
     refused: Refused,
