@@ -93,7 +93,6 @@ struct dgram {
 	__u8 last;              /* the output being sent to is the last one: redirect */
 	__u8 slow;              /* some output waits for a keyframe or is capped: two phases */
 	__u8 joining;           /* phase 2: serving the outputs that wait for a keyframe or are capped */
-	__u8 snapped;           /* the frame as received is in the scratch snapshot */
 	__u8 refused;           /* copies refused in a row by outputs that took the last one */
 	__u16 applied;          /* classes numbered in phase 1 (bit per class) */
 	__u8 full;              /* the backlog is full: no more copies of this datagram */
@@ -408,13 +407,16 @@ __noinline int apply_level(struct __sk_buff *skb, struct dgram *d, struct cast_f
 	return 0;
 }
 
-/* Puts the frame back as it arrived (for an output that needs less cut than the last one). */
+/* Puts the frame back as it arrived (for an output that needs less cut than the last one), from
+ * the copy that classify made of every datagram it left editable, the only ones edited. */
 static __always_inline int restore(struct __sk_buff *skb, struct dgram *d, struct scratch *sc)
 {
 	__u32 len = d->len, l2 = d->l3_off & 0xff;
 
-	if (!d->snapped || len >= SNAP_MAX || len < 1)
+	if (!d->editable || len >= SNAP_MAX || len < 1)
 		return -1;
+	opaque(len); /* clang would drop this mask, which only the verifier needs */
+	len &= SNAP_MAX - 1;
 	/* The link header is outside skb->csum at ingress: put it back first, untracked, so
 	 * that the tracked write of the whole frame changes only the IP packet's sum. */
 	if (l2 < ETH_HLEN || l2 >= len || bpf_skb_change_tail(skb, len, 0) ||
@@ -935,7 +937,6 @@ static __always_inline void classify(struct __sk_buff *skb, struct dgram *d, str
 
 	d->editable = d->n_orig && d->n_orig <= TS_PER_DGRAM && !skb->gso_size && len > 0 &&
 		      len < SNAP_MAX && !bpf_skb_load_bytes(skb, 0, sc->snap, len & (SNAP_MAX - 1));
-	d->snapped = d->editable;
 	for (__u32 i = 0; i < TS_PER_DGRAM && d->editable; i++) {
 		__u32 off = d->ts_off + i * TS_SIZE;
 		__u8 *h;
@@ -949,8 +950,10 @@ static __always_inline void classify(struct __sk_buff *skb, struct dgram *d, str
 			break;
 		}
 		opaque(off); /* clang would drop this check, which only the verifier needs */
-		if (off > SNAP_MAX - TS_SIZE)
+		if (off > SNAP_MAX - TS_SIZE) {
+			d->editable = 0;
 			break;
+		}
 		h = sc->snap + off;
 		if (h[0] != TS_SYNC) {
 			d->editable = 0; /* not TS after all: cast whole */
