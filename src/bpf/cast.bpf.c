@@ -1108,8 +1108,9 @@ static __always_inline int parse(struct __sk_buff *skb, struct parsed *p, struct
 	 * stack drops it). Ethernet padding after the IP packet is fine. */
 	if (l3_end > skb->len || udp_len < sizeof(struct udphdr) || p->udp_off + udp_len > l3_end)
 		return 0;
-	/* A candidate: its TS headers are read in place, so make a paged frame linear (only
-	 * UDP to a cast port pays for this, not everything else on the interface). */
+	/* A candidate: its RTP header is read and its TS packets are edited in place (classify
+	 * reads a copy), so make a paged frame linear (only UDP to a cast port pays for this,
+	 * not everything else on the interface). */
 	if (c.end - p->data < skb->len) {
 		if (bpf_skb_pull_data(skb, skb->len))
 			return 0;
