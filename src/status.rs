@@ -146,6 +146,7 @@ pub fn remove_orphans() -> Result<()> {
     for l in pins::orphan_locks() {
         let _ = std::fs::remove_file(l);
     }
+    pins::remove_root_if_empty();
     Ok(())
 }
 

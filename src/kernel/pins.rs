@@ -81,6 +81,40 @@ fn check_owned(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Makes the instance's directory `d` afresh (stale pins of a dead instance removed) in its
+/// parents. The last instance to stop removes the parents, so one that stops while this one
+/// starts may take them away in between: then they are made again.
+fn make_dirs(d: &Path) -> Result<()> {
+    let fresh = || -> Result<()> {
+        safe_dir(Path::new(ROOT))?;
+        safe_dir(&ns_dir())?;
+        if std::fs::symlink_metadata(d).is_ok() {
+            check_owned(d)?;
+            std::fs::remove_dir_all(d).with_context(|| format!("removing stale pins in {}", d.display()))?;
+        }
+        safe_dir(d)
+    };
+    let mut tries = 0;
+    loop {
+        match fresh() {
+            Err(_) if tries < 3 && !d.parent().is_some_and(Path::exists) => tries += 1,
+            r => return r,
+        }
+    }
+}
+
+/// Removes the namespace's directory and ROOT where no other instance is left in them: nothing of
+/// ebpf-cast's stays in bpffs once the last one stops.
+fn remove_parents(ns: &Path) {
+    if std::fs::remove_dir(ns).is_ok() {
+        remove_root_if_empty();
+    }
+}
+
+pub fn remove_root_if_empty() {
+    let _ = std::fs::remove_dir(ROOT);
+}
+
 /// Pins made by the running cast; removed on Drop.
 pub struct Pinned {
     dir: PathBuf,
@@ -91,13 +125,7 @@ impl Pinned {
     pub fn new(name: &str, maps: &mut [(&str, &mut libbpf_rs::MapMut)]) -> Result<Pinned> {
         ensure_bpffs()?;
         let d = dir(name);
-        safe_dir(Path::new(ROOT))?;
-        safe_dir(&ns_dir())?;
-        if std::fs::symlink_metadata(&d).is_ok() {
-            check_owned(&d)?;
-            std::fs::remove_dir_all(&d).with_context(|| format!("removing stale pins in {}", d.display()))?;
-        }
-        safe_dir(&d)?;
+        make_dirs(&d)?;
         let pinned = Pinned { dir: d.clone() };
         for (file, map) in maps.iter_mut() {
             let path = d.join(file);
@@ -115,7 +143,7 @@ impl Drop for Pinned {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(parent) = self.dir.parent() {
-            let _ = std::fs::remove_dir(parent); // only if no other instance is left
+            remove_parents(parent);
         }
     }
 }
@@ -125,7 +153,7 @@ pub fn remove(name: &str) -> Result<()> {
     let _ = std::fs::remove_file(lock_path(name));
     let d = dir(name);
     std::fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))?;
-    let _ = std::fs::remove_dir(ns_dir());
+    remove_parents(&ns_dir());
     Ok(())
 }
 
