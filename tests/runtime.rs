@@ -187,12 +187,9 @@ fn a_deleted_output_interface_disturbs_no_other() {
     let (_, status) = cast.finish(Duration::from_secs(10));
     assert!(status.success());
     assert!(!dir.exists(), "a clean stop removes the pins");
-    // And the namespace's directory, its last instance gone; the top one holds only other
-    // namespaces' (tests running beside this one), or is gone too.
+    // And the namespace's directory, its last instance gone (/sys/fs/bpf/ebpf-cast too, unless a
+    // test beside this one has a cast running).
     assert!(!dir.parent().unwrap().exists(), "the namespace's pin directory is left");
-    let others: Vec<_> =
-        std::fs::read_dir("/sys/fs/bpf/ebpf-cast").map(|d| d.flatten().collect()).unwrap_or_default();
-    assert!(others.iter().all(|e| e.path().is_dir()), "{others:?}");
 }
 
 #[test]

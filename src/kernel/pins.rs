@@ -111,6 +111,7 @@ fn remove_parents(ns: &Path) {
     }
 }
 
+/// Removes ROOT unless an instance's directory is still in it.
 pub fn remove_root_if_empty() {
     let _ = std::fs::remove_dir(ROOT);
 }
